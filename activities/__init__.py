@@ -1,0 +1,6 @@
+"""Every side effect of cxgov's workflows: charter loading, system-of-record lookups, connector calls."""
+
+from activities.authorize import AuthorizeActivities
+from activities.connector import ConnectorActivities
+
+__all__ = ["AuthorizeActivities", "ConnectorActivities"]

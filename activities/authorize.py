@@ -1,0 +1,129 @@
+"""The authorize activity: load the signed charter, gather facts from the system of record, decide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from temporalio import activity
+
+from cxgov.charter import Charter, CharterCache
+from cxgov.errors import CxgovError
+from cxgov.policy import Facts, decide, digest, screen
+from cxgov.sandbox import Sandbox
+from cxgov.wire import (
+    ActionRequest,
+    ApprovalPhase,
+    ApprovalPlan,
+    Approver,
+    AuthorizeInput,
+    AuthorizeResult,
+    ConnectorCall,
+    Decision,
+    Outcome,
+)
+
+
+class AuthorizeActivities:
+    """Decides requests against the charter file and the sandbox system of record."""
+
+    def __init__(
+        self,
+        *,
+        charters: CharterCache,
+        sandbox: Sandbox,
+        step_timeout_seconds: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.charters = charters
+        self.sandbox = sandbox
+        self.step_timeout_seconds = step_timeout_seconds
+        self.clock = clock
+
+    @activity.defn(name="authorize")
+    def authorize(self, input: AuthorizeInput) -> AuthorizeResult:
+        """Decide one request (rules 1-6). Anything that stops a decision is a deny: deny by default."""
+        request = input.request
+        try:
+            charter = self.charters.get()
+        except CxgovError as err:
+            return self._result(request, _deny("0-charter-unavailable", f"the charter does not load: {err}"))
+        now = self.clock()
+        today = now.date()
+        try:
+            screened = screen(charter, request, today=today)
+            if isinstance(screened, Decision):
+                return self._result(request, screened, charter=charter)
+            call = ConnectorCall(
+                action_id=request.action_id, action=request.action, customer=request.customer, params=screened.params
+            )
+            connector = self.sandbox.connector(request.action)
+            preconditions = charter.actions[request.action].preconditions
+            facts = Facts(
+                segment=self.sandbox.customer_segment(request.customer),
+                blockers=connector.check(call, preconditions=preconditions, now=now),
+            )
+            typed = request.model_copy(update={"params": screened.params})
+            decision = decide(charter, typed, facts, today=today)
+        except CxgovError as err:
+            # Bad params that slipped past the client (or a charter changed in between), no connector, ...
+            rule = "2-bad-params" if err.exit_code == 2 else "4-system-of-record"
+            decision = _deny(rule, str(err), version=charter.version)
+            return self._result(request, decision, charter=charter)
+        return self._result(typed, decision, charter=charter, amount=screened.amount)
+
+    def _result(
+        self,
+        request: ActionRequest,
+        decision: Decision,
+        *,
+        charter: Charter | None = None,
+        amount: Decimal | None = None,
+    ) -> AuthorizeResult:
+        version = charter.version if charter is not None else 0
+        result = AuthorizeResult(
+            decision=decision,
+            digest=digest(request, charter_version=version),
+            params=dict(request.params),
+            step_timeout_seconds=self.step_timeout_seconds,
+        )
+        if charter is None or request.action not in charter.actions:
+            return result
+        action = charter.actions[request.action]
+        result.amount = amount
+        owner = action.reversal.owner
+        result.reversal_owner = owner
+        result.reversal_owner_people = charter.members(owner) if owner else []
+        if decision.outcome == Outcome.ESCALATE and action.approval is not None:
+            result.approval = _plan(charter, request.action, amount=result.amount)
+        return result
+
+
+def _plan(charter: Charter, action: str, *, amount: Decimal | None) -> ApprovalPlan:
+    approval = charter.actions[action].approval
+    assert approval is not None
+    phases: list[ApprovalPhase] = []
+    for role in approval.ladder:
+        phases.append(ApprovalPhase(role=role, people=_approvers(charter, role)))
+        coverage = charter.roles[role].coverage if role in charter.roles else None
+        if coverage:
+            phases.append(ApprovalPhase(role=coverage, people=_approvers(charter, coverage), coverage_for=role))
+    return ApprovalPlan(
+        phases=phases,
+        step_timeout_seconds=approval.step_timeout.total_seconds(),
+        on_timeout=approval.on_timeout,
+        amount=amount,
+    )
+
+
+def _approvers(charter: Charter, role: str) -> list[Approver]:
+    return [
+        Approver(person=name, approve_limit=charter.people[name].approve_limit)
+        for name in charter.members(role)
+        if not charter.people[name].suspended
+    ]
+
+
+def _deny(rule: str, reason: str, *, version: int | None = None) -> Decision:
+    return Decision(outcome=Outcome.DENY, rule=rule, reasons=[reason], charter_version=version)

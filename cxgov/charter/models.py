@@ -1,0 +1,213 @@
+"""The charter as pydantic models: the single written source of scope.
+
+The reference format is ../shared/examples/charter.yaml. Unknown keys are rejected, because a misspelt
+limit (`max_amout`) silently read as "no limit" would widen scope without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+PRECONDITIONS: dict[str, str] = {
+    "not_dispatched": "the order has not left the warehouse",
+    "placed_within_24h": "the order was placed in the last 24 hours",
+    "capacity": "the clinic's slot has room",
+}
+"""Preconditions a charter may declare; each is checked against the system of record before executing."""
+
+UNTIL_EVENTS: dict[str, str] = {
+    "payout": "the refund is paid out",
+    "dispatch": "the order is dispatched",
+}
+"""System-of-record events that end an `until` reversal."""
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse "30s", "15m", "4h", "1d", "90d" into a timedelta; anything else is an error naming the value."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration; write it like 30s, 15m, 4h or 90d")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def _money(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be an amount of money, not true/false")
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(_format_duration)]
+Money = Annotated[Decimal, BeforeValidator(_money), Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Drills(_Strict):
+    every: Duration
+    """Default cadence of each action's reversal drill."""
+    max_age: Duration
+    """A reversible action whose undo has not passed a drill within this loses autonomy."""
+
+
+class Signoff(_Strict):
+    function: Name
+    by: Name
+    on: date
+
+
+class Person(_Strict):
+    roles: list[Name] = Field(default_factory=list)
+    approve_limit: Money | None = None
+    """Largest amount this person may approve; without it they may approve no amount of money."""
+    suspended: bool = False
+
+
+class Role(_Strict):
+    coverage: Name | None = None
+    """The role asked next when nobody in this role answers in time."""
+
+
+class Actor(_Strict):
+    kind: Literal["ai_agent", "automation", "integration"]
+    owner: Name
+    recertify_by: date
+    suspended: bool = False
+
+
+ParamType = Literal["string", "money", "list"]
+
+
+class Reversal(_Strict):
+    kind: Literal["always", "window", "until", "irreversible"]
+    window: Duration | None = None
+    until: Name | None = None
+    procedure: str = Field(min_length=1)
+    owner: Name | None = None
+    """The role whose members may execute the reversal."""
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Reversal:
+        if self.kind == "window" and self.window is None:
+            raise ValueError("kind 'window' needs a `window` duration")
+        if self.kind == "until":
+            if self.until is None:
+                raise ValueError("kind 'until' needs an `until` event")
+            if self.until not in UNTIL_EVENTS:
+                raise ValueError(f"unknown until event {self.until!r} (known: {', '.join(UNTIL_EVENTS)})")
+        if self.kind != "window" and self.window is not None:
+            raise ValueError(f"`window` only applies to kind 'window', not {self.kind!r}")
+        if self.kind != "until" and self.until is not None:
+            raise ValueError(f"`until` only applies to kind 'until', not {self.kind!r}")
+        return self
+
+
+class Approval(_Strict):
+    ladder: list[Name] = Field(min_length=1)
+    step_timeout: Duration
+    on_timeout: Literal["deny"] = "deny"
+    """What happens after the last ladder step times out. Only `deny`: silence never approves."""
+
+
+class Action(_Strict):
+    summary: str = ""
+    params: dict[Name, ParamType] = Field(default_factory=dict)
+    excluded_skus: list[Name] = Field(default_factory=list)
+    preconditions: list[Name] = Field(default_factory=list)
+    reversal: Reversal
+    approval: Approval | None = None
+    drill_every: Duration | None = None
+    """Per-action drill cadence, overriding drills.every."""
+
+    @model_validator(mode="after")
+    def _known_preconditions(self) -> Action:
+        for name in self.preconditions:
+            if name not in PRECONDITIONS:
+                raise ValueError(f"unknown precondition {name!r} (known: {', '.join(PRECONDITIONS)})")
+        money = [name for name, kind in self.params.items() if kind == "money"]
+        if len(money) > 1:
+            raise ValueError(f"at most one money param per action, found {', '.join(money)}")
+        return self
+
+    @property
+    def amount_param(self) -> str | None:
+        """The name of the action's money param, the amount limits apply to."""
+        return next((name for name, kind in self.params.items() if kind == "money"), None)
+
+
+class Budget(_Strict):
+    per: Duration
+    count: int | None = Field(default=None, ge=0)
+    amount: Money | None = None
+
+
+class Grant(_Strict):
+    actor: Name | None = None
+    role: Name | None = None
+    action: Name
+    max_amount: Money | None = None
+    approve_above: Money | None = None
+    segments: list[Name] | None = None
+    channels: list[Name] | None = None
+    budget: Budget | None = None
+    require_approval: bool = False
+
+    @model_validator(mode="after")
+    def _grantee(self) -> Grant:
+        if (self.actor is None) == (self.role is None):
+            raise ValueError("a grant names exactly one of `actor` or `role`")
+        if self.max_amount is not None and self.approve_above is not None and self.approve_above > self.max_amount:
+            raise ValueError("approve_above is above max_amount")
+        return self
+
+    @property
+    def grantee(self) -> str:
+        return f"actor {self.actor}" if self.actor is not None else f"role {self.role}"
+
+
+class Charter(_Strict):
+    charter: Name
+    version: int = Field(ge=1)
+    currency: str = Field(min_length=3, max_length=3)
+    retention_days: int = Field(gt=0)
+    drills: Drills
+    required_signoffs: list[Name] = Field(default_factory=list)
+    signoffs: list[Signoff] = Field(default_factory=list)
+    people: dict[Name, Person] = Field(default_factory=dict)
+    roles: dict[Name, Role] = Field(default_factory=dict)
+    actors: dict[Name, Actor] = Field(default_factory=dict)
+    actions: dict[Name, Action] = Field(default_factory=dict)
+    grants: list[Grant] = Field(default_factory=list)
+
+    def members(self, role: str) -> list[str]:
+        """People holding `role`, in charter order."""
+        return [name for name, person in self.people.items() if role in person.roles]
+
+    def drill_every(self, action: str) -> timedelta:
+        override = self.actions[action].drill_every
+        return override if override is not None else self.drills.every

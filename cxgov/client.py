@@ -1,0 +1,295 @@
+"""The typed cxgov client: start governed actions, read their state, decide approvals.
+
+Used by the CLI, the demo and the tests. Every method raises a `CxgovError` for an expected problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from opentelemetry import trace
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from cxgov.charter import CharterCache
+from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
+from cxgov.policy import Screened, check_request_shape, screen
+from cxgov.settings import Settings
+from cxgov.tracing import tracing_interceptor
+from cxgov.wire import (
+    SETTLED,
+    ActionRequest,
+    ActionState,
+    ApprovalInput,
+    ApprovalResult,
+    PendingApproval,
+    Status,
+)
+from workflows.action import ActionWorkflow, identity_attributes
+
+CONNECT_TIMEOUT = 10.0
+
+
+async def connect(settings: Settings, *, tracer: trace.Tracer | None = None) -> Client:
+    """Connect to Temporal with the pydantic data converter and the tracing interceptor.
+
+    Raises:
+        Unavailable: nothing answers at settings.temporal_address.
+    """
+    try:
+        return await asyncio.wait_for(
+            Client.connect(
+                settings.temporal_address,
+                namespace=settings.namespace,
+                data_converter=pydantic_data_converter,
+                interceptors=[tracing_interceptor(tracer)],
+            ),
+            timeout=CONNECT_TIMEOUT,
+        )
+    except (RuntimeError, TimeoutError, OSError) as err:
+        raise Unavailable(
+            f"cannot reach Temporal at {settings.temporal_address} ({str(err).splitlines()[0] if str(err) else 'timeout'}); "
+            "start the stack with `cxgov up` or set CXGOV_TEMPORAL_ADDRESS"
+        ) from None
+
+
+def governed(client: Client, *, tracer: trace.Tracer | None = None) -> Client:
+    """The same connection with cxgov's data converter and tracing interceptor added (tests, embedding)."""
+    config = client.config()
+    config["data_converter"] = pydantic_data_converter
+    config["interceptors"] = [*config["interceptors"], tracing_interceptor(tracer)]
+    return Client(**config)
+
+
+def new_action_id() -> str:
+    return f"action-{uuid.uuid4()}"
+
+
+def prepare_request(
+    *,
+    charters: CharterCache | None,
+    actor: str,
+    action: str,
+    customer: str,
+    channel: str,
+    reason: str,
+    params: dict[str, Any] | None = None,
+    action_id: str | None = None,
+) -> ActionRequest:
+    """Build and check a request. Bad input (rule 2) is rejected here, before any workflow starts.
+
+    Unknown actors and actions are not bad input: they start a workflow that records a denial with gap=true.
+
+    Raises:
+        BadRequest: malformed fields, or params that do not match the action's declaration.
+    """
+    check_request_shape(actor=actor, action=action, customer=customer, channel=channel, reason=reason)
+    if action_id is not None and (not action_id.startswith("action-") or len(action_id) > 100):
+        raise BadRequest(f"action id {action_id[:100]!r} must start with 'action-'", field="action_id")
+    for name, value in (params or {}).items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal | list):
+            raise BadRequest(f"param {name!r} must be text, a number or a list, got {type(value).__name__}", field=name)
+        if isinstance(value, float | int):
+            params = {**(params or {}), name: str(value)}
+    try:
+        request = ActionRequest(
+            action_id=action_id or new_action_id(),
+            actor=actor,
+            action=action,
+            customer=customer,
+            channel=channel,
+            reason=reason,
+            params=dict(params or {}),
+        )
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"][:2])
+        raise BadRequest(f"{where}: {first['msg']}", field=where) from None
+    if charters is not None:
+        try:
+            charter = charters.get()
+        except CxgovError:
+            return request  # the worker denies with the charter's error: deny by default, on the record
+        screened = screen(charter, request, today=datetime.now(UTC).date())
+        if isinstance(screened, Screened):
+            request.params = dict(screened.params)
+    return request
+
+
+class CxgovClient:
+    """What agents, approvers and ops do with cxgov, as typed calls."""
+
+    def __init__(self, client: Client, *, task_queue: str, charter_path: Path | None = None) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self._charters = CharterCache(charter_path) if charter_path is not None else None
+
+    @classmethod
+    async def connect(cls, settings: Settings, *, tracer: trace.Tracer | None = None) -> CxgovClient:
+        client = await connect(settings, tracer=tracer)
+        return cls(client, task_queue=settings.task_queue, charter_path=settings.charter_path)
+
+    def request(
+        self,
+        *,
+        actor: str,
+        action: str,
+        customer: str,
+        channel: str,
+        reason: str,
+        params: dict[str, Any] | None = None,
+        action_id: str | None = None,
+    ) -> ActionRequest:
+        """Build and check a request against this client's charter (see `prepare_request`)."""
+        return prepare_request(
+            charters=self._charters,
+            actor=actor,
+            action=action,
+            customer=customer,
+            channel=channel,
+            reason=reason,
+            params=params,
+            action_id=action_id,
+        )
+
+    async def start(self, request: ActionRequest) -> WorkflowHandle[ActionWorkflow, ActionState]:
+        """Start the action workflow; starting the same action id again joins the first one."""
+        try:
+            return await self.client.start_workflow(
+                ActionWorkflow.run,
+                request,
+                id=request.action_id,
+                task_queue=self.task_queue,
+                search_attributes=identity_attributes(request),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.ALREADY_EXISTS:
+                return self.client.get_workflow_handle_for(ActionWorkflow.run, request.action_id)
+            raise Unavailable(f"cannot start {request.action_id}: {err.message}") from None
+
+    async def act(self, request: ActionRequest, *, wait: float = 30.0) -> ActionState:
+        """Start the action and return once it is settled, or after `wait` seconds."""
+        await self.start(request)
+        return await self.wait_settled(request.action_id, wait=wait)
+
+    async def wait_settled(self, action_id: str, *, wait: float) -> ActionState:
+        """Poll until the action is settled (completed, denied, awaiting approval, ...) or `wait` passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = 0.02
+        while True:
+            state = await self._read(action_id, allow_unready=True)
+            if (state is not None and state.status in SETTLED) or loop.time() >= deadline:
+                if state is None:
+                    raise Unavailable(f"{action_id} has not started running; is a worker polling {self.task_queue}?")
+                return state
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+            delay = min(delay * 1.5, 0.25)
+
+    async def status(self, action_id: str) -> ActionState:
+        """The action as it stands (statuses, decision, approvals, steps)."""
+        state = await self._read(action_id, allow_unready=False)
+        assert state is not None
+        return state
+
+    async def _read(self, action_id: str, *, allow_unready: bool) -> ActionState | None:
+        handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no action {action_id}") from None
+            raise Unavailable(f"cannot read {action_id}: {err.message}") from None
+        if description.workflow_type != "action":
+            raise NotFound(f"{action_id} is a {description.workflow_type} workflow, not an action")
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result()
+        try:
+            return await handle.query(ActionWorkflow.state, rpc_timeout=timedelta(seconds=5))
+        except (WorkflowQueryFailedError, RPCError) as err:
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                if allow_unready:
+                    return None
+                raise Unavailable(f"{action_id} cannot be read now ({err}); is a worker running?") from None
+        return await self._closed_abnormally(handle, description.status)
+
+    async def _closed_abnormally(
+        self, handle: WorkflowHandle[ActionWorkflow, ActionState], status: WorkflowExecutionStatus | None
+    ) -> ActionState:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            detail = str(err.cause) if err.cause else str(err)
+        else:
+            detail = "closed"
+        raise CxgovError(f"{handle.id} ended {status.name.lower() if status else 'abnormally'}: {detail}")
+
+    async def pending(self, *, person: str | None = None) -> list[PendingApproval]:
+        """Pending approvals, oldest deadline first; for `person`, only those they may decide now."""
+        query = f'WorkflowType = "action" AND ExecutionStatus = "Running" AND CxStatus = "{Status.AWAITING_APPROVAL}"'
+        found: list[PendingApproval] = []
+        async for execution in self.client.list_workflows(query):
+            handle = self.client.get_workflow_handle_for(ActionWorkflow.run, execution.id)
+            try:
+                pending = await handle.query(ActionWorkflow.pending, rpc_timeout=timedelta(seconds=5))
+            except (WorkflowQueryFailedError, RPCError):
+                continue
+            if pending is not None and (person is None or person in pending.eligible):
+                found.append(pending)
+        return sorted(found, key=lambda item: item.deadline)
+
+    async def decide(
+        self,
+        action_id: str,
+        *,
+        verdict: Literal["approve", "deny"],
+        person: str,
+        reason: str,
+        digest: str | None = None,
+    ) -> ApprovalResult:
+        """Send an approve or deny as a workflow Update. A retry of the same attempt gets the first answer.
+
+        Without `digest`, the digest of the currently pending approval is used (what `approvals` shows).
+
+        Raises:
+            NotFound: no such action. Denied: the action is not awaiting approval. BadRequest: malformed input.
+        """
+        if not person.strip() or len(person) > 100:
+            raise BadRequest("--as names a person of the charter", field="person")
+        check_request_shape(actor=person, action="approval", customer="-", channel="-", reason=reason)
+        handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
+        if digest is None:
+            state = await self.status(action_id)
+            if state.status != Status.AWAITING_APPROVAL or state.digest is None:
+                raise Denied(f"action {action_id} is {state.status.value}, not awaiting approval")
+            digest = state.digest
+        attempt = ApprovalInput(person=person, reason=reason, digest=digest)
+        update_id = f"{verdict}-{person}-" + hashlib.sha256(f"{digest}\n{reason}".encode()).hexdigest()[:16]
+        update = ActionWorkflow.approve if verdict == "approve" else ActionWorkflow.deny
+        try:
+            return await handle.execute_update(update, attempt, id=update_id, rpc_timeout=timedelta(seconds=15))
+        except WorkflowUpdateFailedError as err:
+            raise BadRequest(f"{verdict} rejected: {err.cause or err}") from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                state = await self.status(action_id)
+                raise Denied(f"action {action_id} is {state.status.value}; there is nothing to {verdict}") from None
+            raise Unavailable(f"cannot reach {action_id}: {err.message}") from None

@@ -1,0 +1,151 @@
+"""The guided tour: six governed actions against a running stack, each with the decision's reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+
+from cxgov.client import CxgovClient, connect
+from cxgov.sandbox import Sandbox
+from cxgov.settings import EXAMPLES, Settings
+from cxgov.wire import ActionState, Status
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One stop of the tour: a request and the status the charter should lead it to."""
+
+    title: str
+    action: str
+    params: dict[str, Any]
+    expect: Status
+    actor: str = "support-bot"
+    customer: str = "C-100"
+    channel: str = "chat"
+    approver: str | None = None
+    fault: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+STOPS = [
+    Stop(
+        "An allowed refund: 40 USD of a tee, under support-bot's approve_above of 50",
+        "refund",
+        {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"},
+        Status.COMPLETED,
+    ),
+    Stop(
+        "An escalated refund: 120 USD is over approve_above 50; ana (support-lead) approves it",
+        "refund",
+        {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "120"},
+        Status.COMPLETED,
+        approver="ana",
+    ),
+    Stop(
+        "A non-returnable SKU: FINAL-* is excluded whatever the amount",
+        "refund",
+        {"order_id": "O-1001", "sku": "FINAL-SOCKS-3P", "amount": "12"},
+        Status.DENIED,
+    ),
+    Stop(
+        "An over-capacity booking: clinic north at 10:00 holds 1 and has 1 booked",
+        "book_appointment",
+        {"clinic": "north", "slot": "2026-12-01T10:00"},
+        Status.DENIED,
+    ),
+    Stop(
+        "An action nobody granted: close_account is not in the charter, so it is denied and flagged as a gap",
+        "close_account",
+        {},
+        Status.DENIED,
+    ),
+    Stop(
+        "A saga compensation: the booking lands, the read-back fails (an injected fault), the booking is undone",
+        "book_appointment",
+        {"clinic": "north", "slot": "2026-12-01T09:00"},
+        Status.COMPENSATED,
+        fault="verify",
+    ),
+]
+
+
+async def run_tour(settings: Settings, *, say: Say, client: Client | None = None) -> int:
+    """Walk the tour against the stack at `settings`; return how many stops did not end as expected."""
+    seed = EXAMPLES / "sandbox.yaml"
+    sandbox = Sandbox(settings.sandbox_path)
+    try:
+        sandbox.load_world(seed=seed)
+        say(f"\n== cxgov tour (the sandbox world was reset to {seed.name}) ==")
+        governed = CxgovClient(
+            client or await connect(settings), task_queue=settings.task_queue, charter_path=settings.charter_path
+        )
+        failures = 0
+        for number, stop in enumerate(STOPS, start=1):
+            if stop.fault is not None:
+                sandbox.add_fault(action=stop.action, step=stop.fault)
+            state = await _walk(governed, stop, number=number, say=say)
+            if state.status != stop.expect:
+                failures += 1
+                say(f"   !! expected {stop.expect.value}, got {state.status.value}")
+        say("\nEvery step above is in the Temporal UI at " + settings.ui_address + " (workflow history = audit trail).")
+        say("Try: cxgov approvals --as ana | cxgov status ACTION_ID | cxgov charter check")
+        return failures
+    finally:
+        sandbox.close()
+
+
+async def _walk(client: CxgovClient, stop: Stop, *, number: int, say: Say) -> ActionState:
+    say(f"\n{number}. {stop.title}")
+    shown = " ".join(f"--param {k}={v}" for k, v in stop.params.items())
+    say(
+        f"   $ cxgov act {stop.action} --actor {stop.actor} --customer {stop.customer} --channel {stop.channel} {shown}"
+    )
+    request = client.request(
+        actor=stop.actor,
+        action=stop.action,
+        customer=stop.customer,
+        channel=stop.channel,
+        reason=f"tour stop {number}",
+        params=stop.params,
+    )
+    state = await client.act(request, wait=30)
+    _show(state, say)
+    if stop.approver is not None and state.status == Status.AWAITING_APPROVAL:
+        say(f"   $ cxgov approve {state.action_id} --as {stop.approver} --reason 'customer returned it'")
+        result = await client.decide(
+            state.action_id, verdict="approve", person=stop.approver, reason="customer returned it"
+        )
+        say(f"   -> approval {'granted' if result.accepted else 'refused: ' + str(result.refusal)}")
+        state = await client.wait_settled(state.action_id, wait=30)
+        say(f"   -> {state.status.value}")
+    return state
+
+
+def _show(state: ActionState, say: Say) -> None:
+    decision = state.decision
+    if decision is None:
+        say(f"   -> {state.status.value}")
+        return
+    gap = "  GAP" if decision.gap else ""
+    say(f"   -> {decision.outcome.value} (rule {decision.rule}){gap}, status {state.status.value}  [{state.action_id}]")
+    for reason in decision.reasons:
+        say(f"      - {reason}")
+    if state.pending is not None:
+        say(f"      waiting on {state.pending.role}: {', '.join(state.pending.eligible)}")
+    for step in state.steps:
+        say(f"      {step.step}: {'ok' if step.ok else 'FAILED'} - {step.summary}")
+
+
+def tour_when_ready(settings: Settings) -> Callable[[Client], Coroutine[Any, Any, None]]:
+    """The tour as the `when_ready` hook of `cxgov up --tour`."""
+
+    async def hook(client: Client) -> None:
+        failures = await run_tour(settings, say=print, client=client)
+        print(f"\ntour finished: {len(STOPS) - failures}/{len(STOPS)} stops as expected. Still serving; Ctrl-C stops.")
+
+    return hook

@@ -1,0 +1,19 @@
+"""The sandbox connectors: one per reference action, and the `Connector` protocol they satisfy."""
+
+from cxgov.sandbox.connectors.address import ChangeAddressConnector
+from cxgov.sandbox.connectors.booking import BookAppointmentConnector
+from cxgov.sandbox.connectors.cancellation import CancelOrderConnector
+from cxgov.sandbox.connectors.protocol import PRECONDITIONS, Connector
+from cxgov.sandbox.connectors.refund import RefundConnector
+from cxgov.sandbox.connectors.share import CUSTOMER_FIELDS, ShareCustomerDataConnector
+
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "PRECONDITIONS",
+    "BookAppointmentConnector",
+    "CancelOrderConnector",
+    "ChangeAddressConnector",
+    "Connector",
+    "RefundConnector",
+    "ShareCustomerDataConnector",
+]

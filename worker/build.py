@@ -1,0 +1,52 @@
+"""Build the Worker with its dependencies, so tests can inject their own sandbox and charter."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import AuthorizeActivities, ConnectorActivities
+from cxgov.charter import CharterCache
+from cxgov.sandbox import Sandbox
+from workflows import ALL_WORKFLOWS
+
+ACTIVITY_THREADS = 16
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    charter_path: Path,
+    sandbox: Sandbox,
+    step_timeout_seconds: float = 10.0,
+    executor: ThreadPoolExecutor | None = None,
+) -> Worker:
+    """A worker for every cxgov workflow and activity on `task_queue`.
+
+    The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
+    and the tracing interceptor; the worker inherits both.
+    """
+    authorize = AuthorizeActivities(
+        charters=CharterCache(charter_path), sandbox=sandbox, step_timeout_seconds=step_timeout_seconds
+    )
+    connector = ConnectorActivities(sandbox=sandbox)
+    pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=[authorize.authorize, connector.execute, connector.verify, connector.compensate],
+        activity_executor=pool,
+        max_concurrent_activities=pool._max_workers,
+    )
+
+
+async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
+    """Run `worker` until `stop` is set, then shut it down gracefully."""
+    async with worker:
+        await stop.wait()

@@ -1,0 +1,327 @@
+"""The action workflow: authorize -> [approval ladder] -> execute -> verify, with saga compensation.
+
+Workflow id `action-<uuid>`. Its history is the audit trail of the action: the decision, every approval
+attempt (granted or refused), every connector step and compensation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from cxgov.wire import (
+        ActionRequest,
+        ActionState,
+        ApprovalInput,
+        ApprovalPhase,
+        ApprovalPlan,
+        ApprovalRecord,
+        ApprovalResult,
+        AuthorizeInput,
+        AuthorizeResult,
+        CompensateResult,
+        ConnectorCall,
+        EffectResult,
+        Outcome,
+        PendingApproval,
+        Status,
+        StepRecord,
+        VerifyResult,
+    )
+
+CX_ACTOR = SearchAttributeKey.for_keyword("CxActor")
+CX_ACTION = SearchAttributeKey.for_keyword("CxAction")
+CX_CUSTOMER = SearchAttributeKey.for_keyword("CxCustomer")
+CX_STATUS = SearchAttributeKey.for_keyword("CxStatus")
+CX_AMOUNT = SearchAttributeKey.for_float("CxAmount")
+CX_CHANNEL = SearchAttributeKey.for_keyword("CxChannel")
+CX_CHARTER_VERSION = SearchAttributeKey.for_int("CxCharterVersion")
+
+MAX_REASON_CHARS = 2000
+NON_RETRYABLE = ["ConnectorRefused", "BadRequest"]
+
+
+def identity_attributes(request: ActionRequest) -> TypedSearchAttributes:
+    """The search attributes an action carries from its start (the client sets them; the workflow too)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CX_ACTOR, request.actor),
+            SearchAttributePair(CX_ACTION, request.action),
+            SearchAttributePair(CX_CUSTOMER, request.customer),
+            SearchAttributePair(CX_CHANNEL, request.channel),
+            SearchAttributePair(CX_STATUS, Status.AUTHORIZING.value),
+        ]
+    )
+
+
+@workflow.defn(name="action")
+class ActionWorkflow:
+    """One governed customer action."""
+
+    @workflow.init
+    def __init__(self, request: ActionRequest) -> None:
+        self._state = ActionState(action_id=request.action_id, status=Status.AUTHORIZING, request=request)
+        self._plan: ApprovalPlan | None = None
+        self._phase = -1
+        self._eligible: list[str] = []
+        self._verdict: ApprovalRecord | None = None
+
+    @workflow.run
+    async def run(self, request: ActionRequest) -> ActionState:
+        workflow.upsert_search_attributes(
+            [
+                CX_ACTOR.value_set(request.actor),
+                CX_ACTION.value_set(request.action),
+                CX_CUSTOMER.value_set(request.customer),
+                CX_CHANNEL.value_set(request.channel),
+                CX_STATUS.value_set(Status.AUTHORIZING.value),
+            ]
+        )
+        auth: AuthorizeResult = await workflow.execute_activity(
+            "authorize",
+            AuthorizeInput(request=request),
+            result_type=AuthorizeResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+        )
+        state = self._state
+        state.decision = auth.decision
+        state.charter_version = auth.decision.charter_version
+        state.digest = auth.digest
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if auth.decision.charter_version is not None:
+            updates.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
+        if auth.amount is not None:
+            updates.append(CX_AMOUNT.value_set(float(auth.amount)))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+        if auth.decision.outcome == Outcome.DENY:
+            return await self._finish(Status.DENIED)
+        if auth.decision.outcome == Outcome.ESCALATE:
+            if auth.approval is None:
+                raise ApplicationError("escalated decision without an approval plan", type="PolicyError")
+            verdict = await self._ladder(auth.approval)
+            if verdict is None:
+                state.error = "no approval on any ladder step before its timeout; on_timeout: deny"
+                return await self._finish(Status.EXPIRED)
+            if verdict.verdict == "deny":
+                return await self._finish(Status.DENIED)
+        return await self._execute(auth)
+
+    async def _ladder(self, plan: ApprovalPlan) -> ApprovalRecord | None:
+        """Wait on each phase in turn for a granted approve/deny; None when every phase timed out."""
+        self._plan = plan
+        timeout = timedelta(seconds=plan.step_timeout_seconds)
+        self._set_status(Status.AWAITING_APPROVAL)
+        for index, phase in enumerate(plan.phases):
+            self._phase = index
+            self._eligible = self._eligible_people(phase, plan)
+            self._state.pending = self._pending(phase, deadline_in=timeout)
+            try:
+                await workflow.wait_condition(lambda: self._verdict is not None, timeout=timeout)
+            except TimeoutError:
+                continue
+            break
+        self._state.pending = None
+        self._phase = -1
+        return self._verdict
+
+    def _eligible_people(self, phase: ApprovalPhase, plan: ApprovalPlan) -> list[str]:
+        requester = self._state.request.actor
+        eligible = []
+        for approver in phase.people:
+            if approver.person == requester:
+                continue
+            if plan.amount is not None and (approver.approve_limit is None or plan.amount > approver.approve_limit):
+                continue
+            eligible.append(approver.person)
+        return eligible
+
+    def _pending(self, phase: ApprovalPhase, *, deadline_in: timedelta) -> PendingApproval:
+        request = self._state.request
+        assert self._plan is not None and self._state.digest is not None
+        return PendingApproval(
+            action_id=request.action_id,
+            actor=request.actor,
+            action=request.action,
+            customer=request.customer,
+            amount=self._plan.amount,
+            digest=self._state.digest,
+            phase=self._phase + 1,
+            phases=len(self._plan.phases),
+            role=phase.role,
+            coverage_for=phase.coverage_for,
+            eligible=list(self._eligible),
+            deadline=workflow.now() + deadline_in,
+            reason=request.reason,
+        )
+
+    async def _execute(self, auth: AuthorizeResult) -> ActionState:
+        """Execute then verify; on failure after any effect, compensate (saga) and settle."""
+        state = self._state
+        self._set_status(Status.EXECUTING)
+        call = ConnectorCall(
+            action_id=state.action_id, action=state.request.action, customer=state.request.customer, params=auth.params
+        )
+        step_timeout = timedelta(seconds=auth.step_timeout_seconds)
+        retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+        # Compensation is registered before execute runs: execute may fail after its effect landed.
+        try:
+            effect: EffectResult = await workflow.execute_activity(
+                "execute_action",
+                call,
+                result_type=EffectResult,
+                start_to_close_timeout=step_timeout,
+                retry_policy=retry,
+            )
+            self._step("execute", True, effect.summary)
+            verified: VerifyResult = await workflow.execute_activity(
+                "verify_action", call, result_type=VerifyResult, start_to_close_timeout=step_timeout, retry_policy=retry
+            )
+            self._step("verify", verified.ok, verified.summary)
+            if not verified.ok:
+                raise ApplicationError(f"verify failed: {verified.summary}", type="VerifyFailed", non_retryable=True)
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
+            if isinstance(err, ActivityError) and not any(step.step == "verify" for step in state.steps):
+                self._step("execute", False, _cause(err))
+            status = await self._compensate(call, step_timeout, failure=_cause(err), owners=auth.reversal_owner_people)
+            if is_cancelled_exception(err):
+                self._set_status(status)
+                raise
+            return await self._finish(status)
+        return await self._finish(Status.COMPLETED)
+
+    async def _compensate(
+        self, call: ConnectorCall, step_timeout: timedelta, *, failure: str, owners: list[str]
+    ) -> Status:
+        state = self._state
+        state.error = failure
+        try:
+            undone: CompensateResult = await workflow.execute_activity(
+                "compensate_action",
+                call,
+                result_type=CompensateResult,
+                start_to_close_timeout=step_timeout,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        except ActivityError as err:
+            self._step("compensate", False, _cause(err))
+            state.escalated_to = owners
+            return Status.COMPENSATION_FAILED
+        self._step("compensate", True, undone.summary)
+        return Status.COMPENSATED if undone.undone else Status.FAILED
+
+    async def _finish(self, status: Status) -> ActionState:
+        self._set_status(status)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    def _set_status(self, status: Status) -> None:
+        self._state.status = status
+        workflow.upsert_search_attributes([CX_STATUS.value_set(status.value)])
+
+    def _step(self, step: Literal["execute", "verify", "compensate"], ok: bool, summary: str) -> None:
+        self._state.steps.append(StepRecord(step=step, ok=ok, summary=summary, at=workflow.now()))
+
+    @workflow.query
+    def state(self) -> ActionState:
+        """The action as it stands, including the pending approval if any."""
+        return self._state
+
+    @workflow.query
+    def pending(self) -> PendingApproval | None:
+        """The pending approval: ladder phase, eligible people, deadline; None when not awaiting one."""
+        return self._state.pending
+
+    @workflow.update
+    def approve(self, attempt: ApprovalInput) -> ApprovalResult:
+        """A person approves. Every attempt is recorded; authority is checked here, not in the validator."""
+        return self._attempt("approve", attempt)
+
+    @approve.validator
+    def _validate_approve(self, attempt: ApprovalInput) -> None:
+        _well_formed(attempt)
+
+    @workflow.update
+    def deny(self, attempt: ApprovalInput) -> ApprovalResult:
+        """A person denies. Every attempt is recorded; authority is checked here, not in the validator."""
+        return self._attempt("deny", attempt)
+
+    @deny.validator
+    def _validate_deny(self, attempt: ApprovalInput) -> None:
+        _well_formed(attempt)
+
+    def _attempt(self, verdict: Literal["approve", "deny"], attempt: ApprovalInput) -> ApprovalResult:
+        refusal = self._refusal(verdict, attempt)
+        phase = self._plan.phases[self._phase] if self._plan is not None and self._phase >= 0 else None
+        record = ApprovalRecord(
+            verdict=verdict,
+            person=attempt.person,
+            reason=attempt.reason,
+            at=workflow.now(),
+            accepted=refusal is None,
+            refusal=refusal,
+            role=phase.role if phase is not None else None,
+            phase=self._phase + 1 if phase is not None else None,
+        )
+        self._state.approvals.append(record)
+        if refusal is None:
+            self._verdict = record
+        return ApprovalResult(accepted=refusal is None, refusal=refusal, status=self._state.status, record=record)
+
+    def _refusal(self, verdict: str, attempt: ApprovalInput) -> str | None:
+        state = self._state
+        if state.status != Status.AWAITING_APPROVAL or self._plan is None or self._phase < 0 or self._verdict:
+            return f"action {state.action_id} is {state.status.value}, not awaiting approval"
+        phase = self._plan.phases[self._phase]
+        people = {approver.person: approver for approver in phase.people}
+        if attempt.person == state.request.actor:
+            return f"{attempt.person} requested this action; no one approves or denies their own request"
+        if attempt.person not in people:
+            who = ", ".join(self._eligible) or "nobody"
+            return (
+                f"{attempt.person} is not on ladder step {self._phase + 1} (role {phase.role}); "
+                f"who may decide now: {who}"
+            )
+        if attempt.digest != state.digest:
+            return (
+                f"the {verdict} names digest {attempt.digest[:12]}, but this action's digest is "
+                f"{(state.digest or '')[:12]}: it is not the action that was reviewed"
+            )
+        limit = people[attempt.person].approve_limit
+        amount = self._plan.amount
+        if verdict == "approve" and amount is not None and (limit is None or amount > limit):
+            shown = "no approve_limit" if limit is None else f"approve_limit {limit}"
+            return f"amount {amount} is above {attempt.person}'s {shown}"
+        return None
+
+
+def _well_formed(attempt: ApprovalInput) -> None:
+    if not attempt.person.strip():
+        raise ValueError("person is empty")
+    if not attempt.reason.strip():
+        raise ValueError("reason is empty: say why")
+    if len(attempt.reason) > MAX_REASON_CHARS:
+        raise ValueError(f"reason is {len(attempt.reason)} characters; the limit is {MAX_REASON_CHARS}")
+    if not attempt.digest:
+        raise ValueError("digest is empty")
+
+
+def _cause(err: BaseException) -> str:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return str(err) or type(err).__name__

@@ -425,7 +425,7 @@ def sandbox_load(
         summary = box.load_world(seed=file)
     finally:
         box.close()
-    _emit({"file": str(file), "summary": str(summary)}, f"loaded {file}: {summary}")
+    _emit({"file": str(file), "summary": summary.summary()}, summary.summary())
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -128,7 +128,7 @@ def open_sandbox(settings: Settings, *, seed: Path | None) -> tuple[Sandbox, str
     if seed is not None or sandbox.is_empty():
         source = seed or settings.sandbox_seed
         summary = sandbox.load_world(seed=source)
-        return sandbox, f"seeded from {source}: {summary}"
+        return sandbox, summary.summary()
     return sandbox, f"kept the world in {settings.sandbox_path} (pass --sandbox FILE to reseed)"
 
 

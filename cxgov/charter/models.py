@@ -9,9 +9,19 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 PRECONDITIONS: dict[str, str] = {
     "not_dispatched": "the order has not left the warehouse",
@@ -111,15 +121,19 @@ class Reversal(_Strict):
     owner: Name | None = None
     """The role whose members may execute the reversal."""
 
+    @field_validator("until")
+    @classmethod
+    def _known_event(cls, until: str | None) -> str | None:
+        if until is not None and until not in UNTIL_EVENTS:
+            raise ValueError(f"unknown until event {until!r} (known: {', '.join(UNTIL_EVENTS)})")
+        return until
+
     @model_validator(mode="after")
     def _kind_fields(self) -> Reversal:
         if self.kind == "window" and self.window is None:
             raise ValueError("kind 'window' needs a `window` duration")
-        if self.kind == "until":
-            if self.until is None:
-                raise ValueError("kind 'until' needs an `until` event")
-            if self.until not in UNTIL_EVENTS:
-                raise ValueError(f"unknown until event {self.until!r} (known: {', '.join(UNTIL_EVENTS)})")
+        if self.kind == "until" and self.until is None:
+            raise ValueError("kind 'until' needs an `until` event")
         if self.kind != "window" and self.window is not None:
             raise ValueError(f"`window` only applies to kind 'window', not {self.kind!r}")
         if self.kind != "until" and self.until is not None:
@@ -144,11 +158,16 @@ class Action(_Strict):
     drill_every: Duration | None = None
     """Per-action drill cadence, overriding drills.every."""
 
-    @model_validator(mode="after")
-    def _known_preconditions(self) -> Action:
-        for name in self.preconditions:
+    @field_validator("preconditions")
+    @classmethod
+    def _known_preconditions(cls, preconditions: list[str]) -> list[str]:
+        for name in preconditions:
             if name not in PRECONDITIONS:
                 raise ValueError(f"unknown precondition {name!r} (known: {', '.join(PRECONDITIONS)})")
+        return preconditions
+
+    @model_validator(mode="after")
+    def _one_money_param(self) -> Action:
         money = [name for name, kind in self.params.items() if kind == "money"]
         if len(money) > 1:
             raise ValueError(f"at most one money param per action, found {', '.join(money)}")
@@ -181,9 +200,15 @@ class Grant(_Strict):
     def _grantee(self) -> Grant:
         if (self.actor is None) == (self.role is None):
             raise ValueError("a grant names exactly one of `actor` or `role`")
-        if self.max_amount is not None and self.approve_above is not None and self.approve_above > self.max_amount:
-            raise ValueError("approve_above is above max_amount")
         return self
+
+    @field_validator("approve_above")
+    @classmethod
+    def _below_max(cls, approve_above: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        max_amount = info.data.get("max_amount")
+        if approve_above is not None and max_amount is not None and approve_above > max_amount:
+            raise ValueError(f"approve_above {approve_above} is above max_amount {max_amount}")
+        return approve_above
 
     @property
     def grantee(self) -> str:
@@ -206,7 +231,26 @@ class Charter(_Strict):
 
     def members(self, role: str) -> list[str]:
         """People holding `role`, in charter order."""
-        return [name for name, person in self.people.items() if role in person.roles]
+        return self._members.get(role, [])
+
+    def grants_for(self, action: str) -> list[Grant]:
+        """Grants on `action`, in file order (the first covering one applies)."""
+        return self._grants_by_action.get(action, [])
+
+    @cached_property
+    def _grants_by_action(self) -> dict[str, list[Grant]]:
+        index: dict[str, list[Grant]] = {}
+        for grant in self.grants:
+            index.setdefault(grant.action, []).append(grant)
+        return index
+
+    @cached_property
+    def _members(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for name, person in self.people.items():
+            for role in person.roles:
+                index.setdefault(role, []).append(name)
+        return index
 
     def drill_every(self, action: str) -> timedelta:
         override = self.actions[action].drill_every

@@ -133,9 +133,7 @@ def _grant_for(charter: Charter, request: ActionRequest) -> tuple[Grant | None, 
     if action not in charter.actions:
         return None, f"unknown action {action!r}: charter {charter.charter} declares no such action"
     roles = person.roles if person is not None else []
-    for grant in charter.grants:
-        if grant.action != action:
-            continue
+    for grant in charter.grants_for(action):
         if (grant.actor is not None and grant.actor == actor) or (grant.role is not None and grant.role in roles):
             return grant, ""
     via = f" or its roles ({', '.join(roles)})" if roles else ""

@@ -5,6 +5,9 @@ Steps:
     pause: execute sleeps `delay_seconds` after its effect is committed, before it returns.
     verify: verify reports ok=False, "injected fault".
     compensate: compensate raises RuntimeError before doing anything.
+
+The two execute-time faults are consulted only by a call that applied the effect, so a retry that finds
+the effect already in place returns normally (applied=False) and leaves the remaining faults armed.
 """
 
 from __future__ import annotations

@@ -56,6 +56,8 @@ class SandboxTable(SQLModel, registry=registry()):
 
 
 class Customer(SandboxTable, table=True):
+    """A customer of the system of record; `segment` is what grants match on."""
+
     __tablename__ = "customers"
 
     id: str = Field(primary_key=True)
@@ -64,6 +66,8 @@ class Customer(SandboxTable, table=True):
 
 
 class Order(SandboxTable, table=True):
+    """An order: where it ships, whether it left the warehouse, whether it was cancelled."""
+
     __tablename__ = "orders"
 
     id: str = Field(primary_key=True)
@@ -76,6 +80,8 @@ class Order(SandboxTable, table=True):
 
 
 class OrderLine(SandboxTable, table=True):
+    """One SKU of an order at the price paid; refunds are made against a line."""
+
     __tablename__ = "order_lines"
 
     order_id: str = Field(primary_key=True)
@@ -84,6 +90,8 @@ class OrderLine(SandboxTable, table=True):
 
 
 class Refund(SandboxTable, table=True):
+    """A refund recorded by one action; final once `paid_out`, undone when `reversed`."""
+
     __tablename__ = "refunds"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -96,6 +104,8 @@ class Refund(SandboxTable, table=True):
 
 
 class AddressChange(SandboxTable, table=True):
+    """An address change recorded by one action, with the address it replaced."""
+
     __tablename__ = "address_changes"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -107,6 +117,8 @@ class AddressChange(SandboxTable, table=True):
 
 
 class Cancellation(SandboxTable, table=True):
+    """A cancellation recorded by one action; undone when `reinstated`."""
+
     __tablename__ = "cancellations"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -116,6 +128,8 @@ class Cancellation(SandboxTable, table=True):
 
 
 class ClinicSlot(SandboxTable, table=True):
+    """A bookable clinic slot and how many of its seats are taken."""
+
     __tablename__ = "clinic_slots"
     # The database itself refuses an overbooked slot, whatever the code above it does.
     __table_args__ = (CheckConstraint("booked >= 0 AND booked <= capacity", name="slot_within_capacity"),)
@@ -127,6 +141,8 @@ class ClinicSlot(SandboxTable, table=True):
 
 
 class Booking(SandboxTable, table=True):
+    """A seat in a clinic slot taken by one action; undone when `cancelled`."""
+
     __tablename__ = "bookings"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -138,12 +154,16 @@ class Booking(SandboxTable, table=True):
 
 
 class Recipient(SandboxTable, table=True):
+    """A third party customer data may be shared with."""
+
     __tablename__ = "recipients"
 
     name: str = Field(primary_key=True)
 
 
 class Share(SandboxTable, table=True):
+    """Customer fields sent to a recipient by one action. Never undone."""
+
     __tablename__ = "shares"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -154,6 +174,8 @@ class Share(SandboxTable, table=True):
 
 
 class Fault(SandboxTable, table=True):
+    """An armed fault: the next `remaining` runs of `step` of `action` fail or pause."""
+
     __tablename__ = "faults"
 
     action: str = Field(primary_key=True)

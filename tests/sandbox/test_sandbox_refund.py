@@ -12,8 +12,9 @@ from cxgov.sandbox import Sandbox
 from cxgov.wire import ConnectorCall
 
 
-def refund(amount: str, *, sku: str = "TEE-RED-M", order: str = "O-1001", customer: str = "C-100",
-           action_id: str = "a-refund") -> ConnectorCall:  # fmt: skip
+def refund(
+    amount: str, *, sku: str = "TEE-RED-M", order: str = "O-1001", customer: str = "C-100", action_id: str = "a-refund"
+) -> ConnectorCall:
     """A refund call as it arrives from the wire (money travels as text)."""
     call = ConnectorCall(
         action_id=action_id,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
+from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, prepare_request
@@ -441,13 +442,17 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code, without exiting."""
+    """Run the CLI and return its exit code, without exiting. Usage errors are one line too."""
     try:
-        app(args=argv, prog_name="cxgov", standalone_mode=True)
+        outcome = app(args=argv, prog_name="cxgov", standalone_mode=False)
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except KeyboardInterrupt:
+    except TyperException as usage:  # a usage error: unknown option, missing option, bad value
+        message = usage.format_message() if hasattr(usage, "format_message") else str(usage)
+        typer.echo(f"cxgov: {message} (see --help)", err=True)
+        return int(getattr(usage, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("cxgov: interrupted", err=True)
         return 130
     except CxgovError as err:
@@ -456,7 +461,7 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as err:  # an unexpected bug: still one line, and a non-zero code
         typer.echo(f"cxgov: internal error: {type(err).__name__}: {err}", err=True)
         return 1
-    return 0
+    return outcome if isinstance(outcome, int) else 0
 
 
 if __name__ == "__main__":

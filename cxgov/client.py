@@ -31,7 +31,7 @@ from cxgov.charter import CharterCache
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
 from cxgov.policy import Screened, check_request_shape, screen
 from cxgov.settings import Settings
-from cxgov.tracing import tracing_interceptor
+from cxgov.tracing import configure_tracing, tracing_interceptor
 from cxgov.wire import (
     SETTLED,
     ActionRequest,
@@ -52,6 +52,7 @@ async def connect(settings: Settings, *, tracer: trace.Tracer | None = None) -> 
     Raises:
         Unavailable: nothing answers at settings.temporal_address.
     """
+    configure_tracing(settings.tracing)
     try:
         return await asyncio.wait_for(
             Client.connect(

@@ -92,6 +92,8 @@ class AuthorizeActivities:
             return result
         action = charter.actions[request.action]
         result.amount = amount
+        actor = charter.actors.get(request.actor)
+        result.actor_kind = actor.kind if actor is not None else ("person" if request.actor in charter.people else None)
         owner = action.reversal.owner
         result.reversal_owner = owner
         result.reversal_owner_people = charter.members(owner) if owner else []

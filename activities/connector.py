@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,6 +30,11 @@ class ConnectorActivities:
     def verify(self, call: ConnectorCall) -> VerifyResult:
         """Read the effect back from the system of record."""
         return _business(lambda: self.sandbox.connector(call.action).verify(call))
+
+    @activity.defn(name="snapshot_action")
+    def snapshot(self, call: ConnectorCall) -> dict[str, Any]:
+        """What the action touches in the system of record, as plain data (read-only)."""
+        return _business(lambda: self.sandbox.connector(call.action).snapshot(call))
 
     @activity.defn(name="compensate_action")
     def compensate(self, call: ConnectorCall) -> CompensateResult:

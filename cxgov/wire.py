@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -113,6 +113,7 @@ class AuthorizeResult(BaseModel):
     reversal_owner: str | None = None
     reversal_owner_people: list[str] = Field(default_factory=list)
     step_timeout_seconds: float = 10.0
+    actor_kind: str | None = None
     """Start-to-close timeout of connector steps, from the worker's settings: how soon a crashed step is retried."""
 
 
@@ -213,3 +214,10 @@ class ActionState(BaseModel):
     escalated_to: list[str] = Field(default_factory=list)
     """People of the reversal owner role alerted when compensation failed."""
     reversal: str | None = None
+    """Workflow id of the reversal of this action, once one ran."""
+    snapshot: dict[str, Any] | None = None
+    """The connector's view of what the action touches, taken just before execute: the pre-action state."""
+    settled_at: datetime | None = None
+    """When the action reached its final status (for `window` reversals: when the window starts)."""
+    actor_kind: str | None = None
+    """ai_agent, automation, integration, or person: from the charter at authorize time."""

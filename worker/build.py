@@ -40,7 +40,13 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[authorize.authorize, connector.execute, connector.verify, connector.compensate],
+        activities=[
+            authorize.authorize,
+            connector.snapshot,
+            connector.execute,
+            connector.verify,
+            connector.compensate,
+        ],
         activity_executor=pool,
         max_concurrent_activities=pool._max_workers,
     )

@@ -100,6 +100,7 @@ class ActionWorkflow:
         state.decision = auth.decision
         state.charter_version = auth.decision.charter_version
         state.digest = auth.digest
+        state.actor_kind = auth.actor_kind
         updates: list[SearchAttributeUpdate[Any]] = []
         if auth.decision.charter_version is not None:
             updates.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
@@ -178,6 +179,10 @@ class ActionWorkflow:
         )
         step_timeout = timedelta(seconds=auth.step_timeout_seconds)
         retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+        # The pre-action state, kept in the history: a reversal proves it restored exactly this.
+        state.snapshot = await workflow.execute_activity(
+            "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
+        )
         # Compensation is registered before execute runs: execute may fail after its effect landed.
         try:
             effect: EffectResult = await workflow.execute_activity(
@@ -227,6 +232,7 @@ class ActionWorkflow:
 
     async def _finish(self, status: Status) -> ActionState:
         self._set_status(status)
+        self._state.settled_at = workflow.now()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 

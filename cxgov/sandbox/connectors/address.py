@@ -102,7 +102,7 @@ class ChangeAddressConnector(SandboxConnector[AddressChange]):
         return {
             "order": None if order is None else {"id": order.id, **describe_order(order)},
             "address_change": None
-            if effect is None
+            if effect is None or effect.reverted
             else {"old": effect.old, "new": effect.new, "reverted": effect.reverted},
         }
 

@@ -104,7 +104,11 @@ class SandboxConnector(ABC, Generic[E]):
             return self._undo(session, call, effect)
 
     def snapshot(self, call: ConnectorCall) -> dict[str, Any]:
-        """The state of the entities this call touches, as JSON-able plain data."""
+        """The state of the entities this call touches, as JSON-able plain data.
+
+        An effect that was undone is shown as absent, so the snapshot after a reversal equals the one taken
+        before the action exactly when the system of record is back to its pre-action state.
+        """
         self._accept(call)
         with self.database.reading() as session:
             return {"action": self.action, "action_id": call.action_id, **self._describe(session, call)}

@@ -99,7 +99,9 @@ class BookAppointmentConnector(SandboxConnector[Booking]):
                 "capacity": seats.capacity,
                 "booked": seats.booked,
             },
-            "booking": None if effect is None else {**describe_booking(effect), "cancelled": effect.cancelled},
+            "booking": None
+            if effect is None or effect.cancelled
+            else {**describe_booking(effect), "cancelled": effect.cancelled},
         }
 
 

@@ -80,7 +80,7 @@ class CancelOrderConnector(SandboxConnector[Cancellation]):
         effect = self._effect(session, call.action_id)
         return {
             "order": None if order is None else {"id": order.id, **describe_order(order)},
-            "cancellation": None if effect is None else {"reinstated": effect.reinstated},
+            "cancellation": None if effect is None or effect.reinstated else {"reinstated": effect.reinstated},
         }
 
 

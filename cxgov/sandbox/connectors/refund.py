@@ -91,7 +91,7 @@ class RefundConnector(SandboxConnector[Refund]):
                 "left": str(line.price - refunded),
             },
             "refund": None
-            if effect is None
+            if effect is None or effect.reversed
             else {"amount": str(effect.amount), "paid_out": effect.paid_out, "reversed": effect.reversed},
         }
 

@@ -2,5 +2,6 @@
 
 from activities.authorize import AuthorizeActivities
 from activities.connector import ConnectorActivities
+from activities.reversal import ReversalActivities
 
-__all__ = ["AuthorizeActivities", "ConnectorActivities"]
+__all__ = ["AuthorizeActivities", "ConnectorActivities", "ReversalActivities"]

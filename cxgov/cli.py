@@ -22,7 +22,7 @@ from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, prepare_request
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.settings import Settings
-from cxgov.wire import ActionState, PendingApproval, Status
+from cxgov.wire import ActionState, PendingApproval, ReversalState, Status
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -283,6 +283,44 @@ def deny(
 ) -> None:
     """Deny an escalated action. Refused (exit 3) unless you are on the current ladder step and not the requester."""
     _decide("deny", action_id, person, reason, digest)
+
+
+@app.command()
+@command
+def reverse(
+    action_id: Annotated[str, typer.Argument(help="The completed action to undo.")],
+    person: PersonOpt,
+    reason: ReasonOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo a completed action, as a member of its reversal owner role.
+
+    Refused (exit 3, with the charter's procedure) for irreversible actions, after the reversal window, or
+    once the `until` event happened (a refund paid out, an order dispatched). Exit 1 if the undo failed
+    verification (reversal_failed, raised to the owner role's coverage). A second request gets the first's
+    result, never a second undo.
+    """
+
+    async def go() -> ReversalState:
+        client = await CxgovClient.connect(_settings())
+        return await client.reverse(action_id, person=person, reason=reason)
+
+    state = _run(go())
+    payload = {
+        "action_id": action_id,
+        "reversal_id": state.reversal_id,
+        "status": state.status.value,
+        "by": state.request.person,
+        "steps": [step.model_dump(mode="json") for step in state.steps],
+        "error": state.error,
+        "escalated_to": state.escalated_to,
+    }
+    text = f"{action_id} {state.status.value} by {state.request.person}" + (
+        f": {state.error}; raised to {', '.join(state.escalated_to)}" if state.error else ""
+    )
+    _emit(payload, text)
+    if state.status != Status.REVERSED:
+        raise typer.Exit(1)
 
 
 @charter_app.command("check")

@@ -25,6 +25,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import CharterCache
@@ -39,9 +40,12 @@ from cxgov.wire import (
     ApprovalInput,
     ApprovalResult,
     PendingApproval,
+    ReversalRequest,
+    ReversalState,
     Status,
 )
 from workflows.action import ActionWorkflow, identity_attributes
+from workflows.reversal import ReversalWorkflow, reversal_id
 
 CONNECT_TIMEOUT = 10.0
 
@@ -181,6 +185,9 @@ class CxgovClient:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
+        except WorkflowAlreadyStartedError:
+            # The first run has closed (REJECT_DUPLICATE): the retry joins it and reads its result.
+            return self.client.get_workflow_handle_for(ActionWorkflow.run, request.action_id)
         except RPCError as err:
             if err.status == RPCStatusCode.ALREADY_EXISTS:
                 return self.client.get_workflow_handle_for(ActionWorkflow.run, request.action_id)
@@ -206,10 +213,62 @@ class CxgovClient:
             delay = min(delay * 1.5, 0.25)
 
     async def status(self, action_id: str) -> ActionState:
-        """The action as it stands (statuses, decision, approvals, steps)."""
+        """The action as it stands (statuses, decision, approvals, steps), `reversed` once a reversal ran."""
         state = await self._read(action_id, allow_unready=False)
         assert state is not None
+        if state.status == Status.COMPLETED:
+            reversal = await self._reversal_result(action_id)
+            if reversal is not None:
+                state.status = reversal.status
+                state.reversal = reversal.reversal_id
         return state
+
+    async def _reversal_result(self, action_id: str) -> ReversalState | None:
+        handle = self.client.get_workflow_handle_for(ReversalWorkflow.run, reversal_id(action_id))
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise Unavailable(f"cannot read the reversal of {action_id}: {err.message}") from None
+        if description.status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        return await handle.result()
+
+    async def reverse(self, action_id: str, *, person: str, reason: str) -> ReversalState:
+        """Undo a completed action as `person`, a member of its reversal owner role.
+
+        A second request for the same action gets the first reversal's result, never a second undo.
+
+        Raises:
+            Denied: refused (not an owner, irreversible, window passed, until-event happened, not completed),
+                with the charter's procedure in the message. BadRequest: malformed input.
+        """
+        check_request_shape(actor=person, action="reverse", customer="-", channel="-", reason=reason)
+        if not action_id.startswith("action-"):
+            raise BadRequest(f"{action_id!r} is not an action id (action-...)", field="action_id")
+        request = ReversalRequest(action_id=action_id, person=person, reason=reason)
+        workflow_id = reversal_id(action_id)
+        try:
+            handle = await self.client.start_workflow(
+                ReversalWorkflow.run,
+                request,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            handle = self.client.get_workflow_handle_for(ReversalWorkflow.run, workflow_id)
+        except RPCError as err:
+            raise Unavailable(f"cannot start {workflow_id}: {err.message}") from None
+        try:
+            return await handle.result()
+        except WorkflowFailureError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "ReversalRefused":
+                raise Denied(f"reversal refused: {cause.message}", rule="reversal") from None
+            raise CxgovError(f"{workflow_id} failed: {cause or err}") from None
 
     async def _read(self, action_id: str, *, allow_unready: bool) -> ActionState | None:
         handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)

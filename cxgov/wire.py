@@ -221,3 +221,55 @@ class ActionState(BaseModel):
     """When the action reached its final status (for `window` reversals: when the window starts)."""
     actor_kind: str | None = None
     """ai_agent, automation, integration, or person: from the charter at authorize time."""
+
+
+class ReversalRequest(BaseModel):
+    """A named person asks to undo a completed action."""
+
+    action_id: str
+    person: str
+    reason: str
+
+
+class LoadedAction(BaseModel):
+    """The action a reversal is about, read from its workflow; `problem` when it cannot be reversed at all."""
+
+    state: ActionState | None = None
+    problem: str | None = None
+
+
+class ReversalCheckInput(BaseModel):
+    request: ReversalRequest
+    action: ActionState
+
+
+class ReversalPlan(BaseModel):
+    """The charter's and the system of record's answer to a reversal request."""
+
+    refusal: str | None = None
+    procedure: str | None = None
+    owner_role: str | None = None
+    escalate_to: list[str] = Field(default_factory=list)
+    """Who hears of a failed reversal: the owner role's coverage (or the owner role when it has none)."""
+    call: ConnectorCall | None = None
+    charter_version: int | None = None
+    step_timeout_seconds: float = 10.0
+
+
+class ReversalState(BaseModel):
+    """A reversal as it stands; the result of the reversal workflow."""
+
+    reversal_id: str
+    request: ReversalRequest
+    status: Status = Status.EXECUTING
+    actor: str | None = None
+    action: str | None = None
+    customer: str | None = None
+    refusal: str | None = None
+    procedure: str | None = None
+    owner_role: str | None = None
+    charter_version: int | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    escalated_to: list[str] = Field(default_factory=list)
+    error: str | None = None
+    settled_at: datetime | None = None

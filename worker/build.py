@@ -9,7 +9,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import AuthorizeActivities, ConnectorActivities
+from activities import AuthorizeActivities, ConnectorActivities, ReversalActivities
 from cxgov.charter import CharterCache
 from cxgov.sandbox import Sandbox
 from workflows import ALL_WORKFLOWS
@@ -31,8 +31,10 @@ def build_worker(
     The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
     and the tracing interceptor; the worker inherits both.
     """
-    authorize = AuthorizeActivities(
-        charters=CharterCache(charter_path), sandbox=sandbox, step_timeout_seconds=step_timeout_seconds
+    charters = CharterCache(charter_path)
+    authorize = AuthorizeActivities(charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds)
+    reversal = ReversalActivities(
+        client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds
     )
     connector = ConnectorActivities(sandbox=sandbox)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
@@ -46,6 +48,8 @@ def build_worker(
             connector.execute,
             connector.verify,
             connector.compensate,
+            reversal.load_action,
+            reversal.authorize_reversal,
         ],
         activity_executor=pool,
         max_concurrent_activities=pool._max_workers,

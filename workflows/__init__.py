@@ -1,7 +1,8 @@
 """Temporal workflow definitions only: deterministic, no I/O. Every side effect is an activity."""
 
 from workflows.action import ActionWorkflow
+from workflows.reversal import ReversalWorkflow
 
-ALL_WORKFLOWS: list[type] = [ActionWorkflow]
+ALL_WORKFLOWS: list[type] = [ActionWorkflow, ReversalWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "ActionWorkflow"]
+__all__ = ["ALL_WORKFLOWS", "ActionWorkflow", "ReversalWorkflow"]

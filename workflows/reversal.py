@@ -1,0 +1,131 @@
+"""The reversal workflow `reverse-<action id>`: a member of the reversal owner role undoes a completed action.
+
+Refused requests fail the run (type ReversalRefused), so the refusal is on the record and a later, rightful
+request can still run; a reversal that ran (reversed or reversal_failed) completes, and every later request
+for the same action gets its result, never a second undo.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from cxgov.snapshots import describe_differences
+    from cxgov.wire import (
+        CompensateResult,
+        LoadedAction,
+        ReversalCheckInput,
+        ReversalPlan,
+        ReversalRequest,
+        ReversalState,
+        Status,
+        StepRecord,
+    )
+    from workflows.action import CX_ACTION, CX_ACTOR, CX_CHARTER_VERSION, CX_CUSTOMER, CX_STATUS
+
+REFUSED = "refused"
+
+
+def reversal_id(action_id: str) -> str:
+    """The one workflow id a reversal of `action_id` may have."""
+    return f"reverse-{action_id}"
+
+
+@workflow.defn(name="reversal")
+class ReversalWorkflow:
+    """Undo one completed action, then prove the system of record is back to its pre-action state."""
+
+    @workflow.init
+    def __init__(self, request: ReversalRequest) -> None:
+        self._state = ReversalState(reversal_id=reversal_id(request.action_id), request=request)
+
+    @workflow.run
+    async def run(self, request: ReversalRequest) -> ReversalState:
+        state = self._state
+        quick = timedelta(seconds=30)
+        loaded: LoadedAction = await workflow.execute_activity(
+            "load_action", request.action_id, result_type=LoadedAction, start_to_close_timeout=quick
+        )
+        if loaded.state is None:
+            self._refuse(loaded.problem or f"no action {request.action_id}")
+        action = loaded.state
+        state.actor, state.action, state.customer = action.request.actor, action.request.action, action.request.customer
+        workflow.upsert_search_attributes(
+            [
+                CX_ACTOR.value_set(request.person),
+                CX_ACTION.value_set(action.request.action),
+                CX_CUSTOMER.value_set(action.request.customer),
+                CX_STATUS.value_set(Status.EXECUTING.value),
+            ]
+        )
+        plan: ReversalPlan = await workflow.execute_activity(
+            "authorize_reversal",
+            ReversalCheckInput(request=request, action=action),
+            result_type=ReversalPlan,
+            start_to_close_timeout=quick,
+        )
+        state.procedure, state.owner_role, state.charter_version = plan.procedure, plan.owner_role, plan.charter_version
+        if plan.charter_version is not None:
+            workflow.upsert_search_attributes([CX_CHARTER_VERSION.value_set(plan.charter_version)])
+        if plan.refusal is not None or plan.call is None:
+            self._refuse(plan.refusal or "nothing to reverse")
+
+        step_timeout = timedelta(seconds=plan.step_timeout_seconds)
+        try:
+            undone: CompensateResult = await workflow.execute_activity(
+                "compensate_action",
+                plan.call,
+                result_type=CompensateResult,
+                start_to_close_timeout=step_timeout,
+                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["ConnectorRefused"]),
+            )
+        except ActivityError as err:
+            self._step("compensate", False, _cause(err))
+            return self._fail(f"compensate failed: {_cause(err)}", plan)
+        self._step("compensate", True, undone.summary)
+        after: dict[str, object] = await workflow.execute_activity(
+            "snapshot_action", plan.call, result_type=dict, start_to_close_timeout=step_timeout
+        )
+        differs = describe_differences(action.snapshot, after) if action.snapshot is not None else ""
+        if differs:
+            self._step("verify", False, f"not back to the pre-action state: {differs}")
+            return self._fail(f"the system of record is not back to its pre-action state: {differs}", plan)
+        self._step("verify", True, "the system of record is back to its pre-action state")
+        return self._settle(Status.REVERSED)
+
+    def _refuse(self, refusal: str) -> NoReturn:
+        self._state.refusal = refusal
+        self._state.settled_at = workflow.now()
+        workflow.upsert_search_attributes([CX_STATUS.value_set(REFUSED)])
+        raise ApplicationError(refusal, self._state, type="ReversalRefused", non_retryable=True)
+
+    def _fail(self, error: str, plan: ReversalPlan) -> ReversalState:
+        self._state.error = error
+        self._state.escalated_to = list(plan.escalate_to)
+        return self._settle(Status.REVERSAL_FAILED)
+
+    def _settle(self, status: Status) -> ReversalState:
+        self._state.status = status
+        self._state.settled_at = workflow.now()
+        workflow.upsert_search_attributes([CX_STATUS.value_set(status.value)])
+        return self._state
+
+    def _step(self, step: str, ok: bool, summary: str) -> None:
+        kind = "compensate" if step == "compensate" else "verify"
+        self._state.steps.append(StepRecord(step=kind, ok=ok, summary=summary, at=workflow.now()))
+
+    @workflow.query
+    def state(self) -> ReversalState:
+        """The reversal as it stands."""
+        return self._state
+
+
+def _cause(err: BaseException) -> str:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return str(err) or type(err).__name__

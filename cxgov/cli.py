@@ -20,6 +20,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, prepare_request
+from cxgov.commands.audit import audit_app
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.settings import Settings
 from cxgov.wire import ActionState, PendingApproval, ReversalState, Status
@@ -43,6 +44,7 @@ sandbox_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(charter_app, name="charter")
+app.add_typer(audit_app, name="audit")
 app.add_typer(sandbox_app, name="sandbox")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]

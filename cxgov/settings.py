@@ -74,6 +74,11 @@ class Settings:
         return self.home / "sandbox.db"
 
     @property
+    def audit_url(self) -> str:
+        """The audit archive's database URL: CXGOV_DATABASE_URL, or a SQLite file under `home`."""
+        return self.database_url or f"sqlite:///{self.home / 'audit.db'}"
+
+    @property
     def ui_address(self) -> str:
         """Temporal UI address: the frontend port + 1000."""
         host, _, port = self.temporal_address.rpartition(":")

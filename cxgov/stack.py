@@ -13,16 +13,22 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration as DurationProto
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
 from cxgov.charter import Charter, load_charter
 from cxgov.client import connect
 from cxgov.errors import Unavailable
 from cxgov.sandbox import Sandbox
+from cxgov.schedules import ensure_audit_schedules
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings
 from worker import build_worker
 
 READY_TIMEOUT = 60.0
+NAMESPACE_RETENTION_DAYS = 30
+"""Well above the archive's one-minute cadence, so a stopped archiver is seen long before history is lost."""
 
 
 def temporal_cli() -> Path:
@@ -122,6 +128,25 @@ class DevServer:
             self.process.wait()
 
 
+async def set_retention(client: Client, *, namespace: str, days: int) -> None:
+    """Set the namespace's workflow history retention."""
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=DurationProto(seconds=days * 86400)),
+        )
+    )
+
+
+def _shown(url: str) -> str:
+    """A database URL without its password."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
+
+
 def open_sandbox(settings: Settings, *, seed: Path | None) -> tuple[Sandbox, str]:
     """Open the sandbox; seed it from `seed` (explicit) or from the default seed when it is empty."""
     sandbox = Sandbox(settings.sandbox_path)
@@ -150,20 +175,30 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     try:
         client = await server.start() if server is not None else await connect(settings)
+        from cxgov.audit.store import AuditArchive
+
+        archive = AuditArchive(settings.audit_url)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
             charter_path=settings.charter_path,
             sandbox=sandbox,
             step_timeout_seconds=settings.activity_timeout,
+            archive=archive,
         )
         if server is not None:
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
             say(f"Temporal UI          {settings.ui_address}")
         say(f"charter              {charter.charter} v{charter.version} ({settings.charter_path})")
         say(f"sandbox              {seeded}")
-        say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
+        say(f"audit archive        {_shown(settings.audit_url)}")
         async with worker:
+            if server is not None:
+                await set_retention(client, namespace=settings.namespace, days=NAMESPACE_RETENTION_DAYS)
+                say(f"namespace retention  {NAMESPACE_RETENTION_DAYS} days ({settings.namespace})")
+            for change in await ensure_audit_schedules(client, task_queue=settings.task_queue):
+                say(f"schedules            {change}")
+            say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
             tour = asyncio.create_task(when_ready(client)) if when_ready is not None else None
             await stop.wait()
             if tour is not None and not tour.done():
@@ -171,6 +206,7 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await tour
         say("stopped the worker")
+        archive.close()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

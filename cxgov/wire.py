@@ -273,3 +273,29 @@ class ReversalState(BaseModel):
     escalated_to: list[str] = Field(default_factory=list)
     error: str | None = None
     settled_at: datetime | None = None
+
+
+class ArchiveInput(BaseModel):
+    """One pass of the audit archiver."""
+
+    full: bool = False
+    """Scan every closed workflow in visibility, not only those closed since the archive's newest run."""
+
+
+class ArchiveResult(BaseModel):
+    archived: int
+    already: int
+    failed: list[str] = Field(default_factory=list)
+    """Run ids that could not be archived this pass (they are retried next pass)."""
+    lag_seconds: float = 0.0
+    """Age of the oldest closed workflow still not archived after this pass (0 when none)."""
+
+
+class RetentionInput(BaseModel):
+    """One pass of the retention purge."""
+
+
+class RetentionResult(BaseModel):
+    purged: int
+    retention_days: int
+    receipt_seq: int | None = None

@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from cxgov.audit.store import AuditArchive
 from cxgov.client import CxgovClient, governed
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
@@ -45,7 +46,12 @@ class Stack:
 
 
 async def start_stack(
-    temporal: Client, sandbox: Sandbox, *, charter_path: Path = CHARTER, step_timeout: float = 10.0
+    temporal: Client,
+    sandbox: Sandbox,
+    *,
+    charter_path: Path = CHARTER,
+    step_timeout: float = 10.0,
+    archive: AuditArchive | None = None,
 ) -> tuple[Stack, Worker]:
     client = governed(temporal)
     task_queue = f"test-{uuid.uuid4()}"
@@ -56,6 +62,7 @@ async def start_stack(
         sandbox=sandbox,
         step_timeout_seconds=step_timeout,
         executor=ThreadPoolExecutor(max_workers=8),
+        archive=archive,
     )
     stack = Stack(
         client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -13,6 +15,9 @@ from activities import AuthorizeActivities, ConnectorActivities, ReversalActivit
 from cxgov.charter import CharterCache
 from cxgov.sandbox import Sandbox
 from workflows import ALL_WORKFLOWS
+
+if TYPE_CHECKING:
+    from cxgov.audit.store import AuditArchive
 
 ACTIVITY_THREADS = 16
 
@@ -25,11 +30,13 @@ def build_worker(
     sandbox: Sandbox,
     step_timeout_seconds: float = 10.0,
     executor: ThreadPoolExecutor | None = None,
+    archive: AuditArchive | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
     The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
-    and the tracing interceptor; the worker inherits both.
+    and the tracing interceptor; the worker inherits both. With an `archive`, the worker also runs the
+    audit archiver and the retention purge.
     """
     charters = CharterCache(charter_path)
     authorize = AuthorizeActivities(charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds)
@@ -38,19 +45,25 @@ def build_worker(
     )
     connector = ConnectorActivities(sandbox=sandbox)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
+    activities: list[Callable[..., Any]] = [
+        authorize.authorize,
+        connector.snapshot,
+        connector.execute,
+        connector.verify,
+        connector.compensate,
+        reversal.load_action,
+        reversal.authorize_reversal,
+    ]
+    if archive is not None:
+        from activities.audit import AuditActivities
+
+        audit = AuditActivities(client=client, archive=archive, charters=charters)
+        activities += [audit.archive_closed, audit.purge_expired]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[
-            authorize.authorize,
-            connector.snapshot,
-            connector.execute,
-            connector.verify,
-            connector.compensate,
-            reversal.load_action,
-            reversal.authorize_reversal,
-        ],
+        activities=activities,
         activity_executor=pool,
         max_concurrent_activities=pool._max_workers,
     )

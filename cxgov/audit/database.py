@@ -1,0 +1,130 @@
+"""The database behind the audit archive: SQLite by default, PostgreSQL by URL, one writer at a time.
+
+Every write takes the archive's single-writer lock before it reads the chain head, so that two writers
+(threads of one worker, or the CLI and a worker in different processes) can never give out the same seq.
+On SQLite the lock is the file's write lock (`BEGIN IMMEDIATE`); readers use WAL snapshots and never wait.
+On PostgreSQL it is a transaction-scoped advisory lock, plus the chain head row read `FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+
+from cxgov.errors import BadRequest
+
+BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "cxgov_audit_write"
+ADVISORY_LOCK_KEY = 0x0C0A_0D17_A5C1
+"""pg_advisory_xact_lock key of the archive's writer lock (one per PostgreSQL database)."""
+
+
+def normalize_url(url: str) -> URL:
+    """The SQLAlchemy URL for an archive URL; PostgreSQL URLs are pointed at the psycopg (3) driver.
+
+    Args:
+        url: `sqlite:///<file>`, `postgresql://...`, `postgres://...` or `postgresql+psycopg://...`.
+
+    Raises:
+        BadRequest: For any other database.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise BadRequest("the audit archive needs a SQLite file, not an in-memory database", field="url")
+        return parsed
+    raise BadRequest(
+        f"audit archive URL {parsed.render_as_string(hide_password=True)!r} is not supported: "
+        "use sqlite:///<file> or postgresql://user:password@host/database",
+        field="url",
+    )
+
+
+def to_db_time(moment: datetime) -> datetime:
+    """A time as the archive stores and compares it: UTC; a naive time is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def from_db_time(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands back naive UTC, PostgreSQL the session's zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own implicit BEGIN would start transactions late (at the first write); take over.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode never corrupts; a power loss may drop the last commits, which the next sync
+        # archives again (appends are idempotent by run id and resume from the archive's own last close time).
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    writes = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN DEFERRED")
+
+
+class ArchiveDatabase:
+    """Connections to the archive's database: read snapshots and locked write transactions.
+
+    Args:
+        url: The archive URL (see `normalize_url`). A SQLite file and its parent directory are created.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = normalize_url(url)
+        self.dialect = "sqlite" if parsed.drivername == "sqlite" else "postgresql"
+        if self.dialect == "sqlite":
+            assert parsed.database is not None
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                parsed, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.engine = create_engine(parsed, pool_pre_ping=True)
+        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
+        # On SQLite, threads of one process queue here, in order, instead of polling the file's lock with the
+        # busy handler's growing sleeps; other processes still meet at the file lock. PostgreSQL's lock waits.
+        self._local_writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        )
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction over one consistent snapshot."""
+        with self.engine.connect() as connection:
+            if self.dialect == "postgresql":
+                # One snapshot for the whole transaction (READ COMMITTED takes one per statement), so that
+                # verify sees the chain head and the records as of the same moment.
+                connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction holding the archive's single-writer lock; commits on exit, rolls back on error."""
+        with self._local_writer, self._writer.connect() as connection, connection.begin():
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            yield connection
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,254 @@
+"""Derive normalized audit records from a closed workflow's history, and from nothing else.
+
+An action run gives one `action` record plus one `approval_refused` record per refused approval attempt;
+a reversal run gives a `reversal` record, or a `reversal_refused` record when it was refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from cxgov.audit.tables import ArchivedRun, AuditRecordBase
+from cxgov.wire import (
+    ActionRequest,
+    ActionState,
+    ApprovalRecord,
+    ApprovalResult,
+    AuthorizeResult,
+    Decision,
+    ReversalRequest,
+    ReversalState,
+)
+
+M = TypeVar("M", bound=BaseModel)
+ARCHIVED_TYPES = ("action", "reversal")
+"""Workflow types whose closed runs are archived (drills join them with the drill workflow)."""
+
+
+class HistoryError(ValueError):
+    """A history that is not a closed run of an archived workflow type."""
+
+
+def derive(history: WorkflowHistory, *, archived_at: datetime) -> tuple[ArchivedRun, list[AuditRecordBase]]:
+    """The archived run (full history JSON) and its normalized records."""
+    events = list(history.events)
+    if not events or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        raise HistoryError(f"{history.workflow_id}: history does not start with WorkflowExecutionStarted")
+    started = events[0].workflow_execution_started_event_attributes
+    workflow_type = started.workflow_type.name
+    run_id = started.original_execution_run_id or history.run_id
+    close = events[-1]
+    if not _is_close(close):
+        raise HistoryError(f"{history.workflow_id} run {run_id} is still open")
+    closed_at = _time(close)
+    run = ArchivedRun(
+        run_id=run_id,
+        workflow_id=history.workflow_id,
+        workflow_type=workflow_type,
+        closed_at=closed_at,
+        archived_at=archived_at,
+        history=json.dumps(history.to_json_dict(), separators=(",", ":")),
+    )
+    base = {"workflow_id": history.workflow_id, "run_id": run_id, "time": closed_at}
+    if workflow_type == "action":
+        return run, _action_records(events, close, base)
+    if workflow_type == "reversal":
+        return run, [_reversal_record(events, close, base)]
+    raise HistoryError(f"{history.workflow_id}: workflow type {workflow_type!r} is not archived")
+
+
+def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: dict[str, Any]) -> list[AuditRecordBase]:
+    request = _decode(events[0].workflow_execution_started_event_attributes.input, ActionRequest)
+    auth = _activity_result(events, "authorize", AuthorizeResult)
+    approvals = [result.record for result in _update_results(events)]
+    decision: Decision | None = auth.decision if auth is not None else None
+    detail: dict[str, Any] = {}
+    if close.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        final = _decode(close.workflow_execution_completed_event_attributes.result, ActionState)
+        status = final.status.value
+        detail = {
+            "steps": [step.model_dump(mode="json") for step in final.steps],
+            "error": final.error,
+            "escalated_to": final.escalated_to,
+            "digest": final.digest,
+        }
+    else:
+        status = "failed"
+        detail = {"closed": _close_name(close), "error": _close_message(close)}
+    record = AuditRecordBase(
+        kind="action",
+        source=base["run_id"],
+        action_id=request.action_id,
+        actor=request.actor,
+        actor_kind=auth.actor_kind if auth is not None else None,
+        customer=request.customer,
+        action=request.action,
+        params=_json({name: _plain(value) for name, value in request.params.items()}),
+        channel=request.channel,
+        reason=request.reason,
+        outcome=decision.outcome.value if decision else None,
+        rule=decision.rule if decision else None,
+        reasons=_json(decision.reasons if decision else []),
+        gap=decision.gap if decision else False,
+        charter_version=decision.charter_version if decision else None,
+        approvals=_json([approval.model_dump(mode="json") for approval in approvals]),
+        status=status,
+        detail=_json(detail),
+        **base,
+    )
+    refused = [
+        _refused_approval(request, approval, index, base, decision)
+        for index, approval in enumerate(approval for approval in approvals if not approval.accepted)
+    ]
+    return [record, *refused]
+
+
+def _refused_approval(
+    request: ActionRequest, approval: ApprovalRecord, index: int, base: dict[str, Any], decision: Decision | None
+) -> AuditRecordBase:
+    return AuditRecordBase(
+        kind="approval_refused",
+        source=f"{base['run_id']}#{index + 1}",
+        workflow_id=base["workflow_id"],
+        run_id=base["run_id"],
+        time=approval.at,
+        action_id=request.action_id,
+        actor=approval.person,
+        actor_kind="person",
+        customer=request.customer,
+        action=request.action,
+        params=_json({name: _plain(value) for name, value in request.params.items()}),
+        channel=request.channel,
+        reason=approval.reason,
+        reasons=_json([approval.refusal or "refused"]),
+        charter_version=decision.charter_version if decision else None,
+        approvals=_json([approval.model_dump(mode="json")]),
+        status="refused",
+        detail=_json({"attempted": approval.verdict, "requested_by": request.actor, "phase": approval.phase}),
+    )
+
+
+def _reversal_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: dict[str, Any]) -> AuditRecordBase:
+    request = _decode(events[0].workflow_execution_started_event_attributes.input, ReversalRequest)
+    state: ReversalState | None = None
+    kind, status = "reversal", "failed"
+    reasons: list[str] = []
+    if close.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        state = _decode(close.workflow_execution_completed_event_attributes.result, ReversalState)
+        status = state.status.value
+        reasons = [state.error] if state.error else []
+    elif close.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+        failure = close.workflow_execution_failed_event_attributes.failure
+        if failure.application_failure_info.type == "ReversalRefused":
+            kind, status, reasons = "reversal_refused", "refused", [failure.message]
+            details = failure.application_failure_info.details
+            if details.payloads:
+                state = _decode(details, ReversalState)
+        else:
+            reasons = [failure.message]
+    else:
+        reasons = [_close_message(close)]
+    return AuditRecordBase(
+        kind=kind,
+        source=base["run_id"],
+        action_id=request.action_id,
+        actor=request.person,
+        actor_kind="person",
+        customer=state.customer if state else None,
+        action=state.action if state else None,
+        reason=request.reason,
+        reasons=_json(reasons),
+        charter_version=state.charter_version if state else None,
+        status=status,
+        reversal_of=request.action_id,
+        detail=_json(
+            {
+                "acted_by": state.actor if state else None,
+                "steps": [step.model_dump(mode="json") for step in state.steps] if state else [],
+                "escalated_to": state.escalated_to if state else [],
+                "procedure": state.procedure if state else None,
+            }
+        ),
+        **base,
+    )
+
+
+def _activity_result(events: Sequence[HistoryEvent], name: str, model: type[M]) -> M | None:
+    scheduled = {
+        event.event_id
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == name
+    }
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attributes = event.activity_task_completed_event_attributes
+            if attributes.scheduled_event_id in scheduled:
+                return _decode(attributes.result, model)
+    return None
+
+
+def _update_results(events: Sequence[HistoryEvent]) -> list[ApprovalResult]:
+    results = []
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            outcome = event.workflow_execution_update_completed_event_attributes.outcome
+            if outcome.HasField("success"):
+                results.append(_decode(outcome.success, ApprovalResult))
+    return results
+
+
+_CLOSE_TYPES = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued_as_new",
+}
+
+
+def _is_close(event: HistoryEvent) -> bool:
+    return event.event_type in _CLOSE_TYPES
+
+
+def _close_name(event: HistoryEvent) -> str:
+    return _CLOSE_TYPES.get(event.event_type, "closed")
+
+
+def _close_message(event: HistoryEvent) -> str:
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+        return str(event.workflow_execution_failed_event_attributes.failure.message)
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+        return f"terminated: {event.workflow_execution_terminated_event_attributes.reason}"
+    return _close_name(event)
+
+
+def _time(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+def _decode(payloads: Payloads, model: type[M]) -> M:
+    values = pydantic_data_converter.payload_converter.from_payloads(list(payloads.payloads), [model])
+    value = values[0]
+    if not isinstance(value, model):
+        raise HistoryError(f"expected {model.__name__} in the history, found {type(value).__name__}")
+    return value
+
+
+def _plain(value: object) -> object:
+    return str(value) if not isinstance(value, str | list) else value
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -1,0 +1,61 @@
+"""Exporting records as JSON Lines or CSV, one row at a time (constant memory for any number of rows)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+
+from cxgov.audit.chain import RECORD_FIELDS, TIME_FIELDS
+from cxgov.audit.tables import AuditRecordBase, AuditRecordPublic
+from cxgov.errors import BadRequest
+
+ExportFormat = Literal["json", "csv"]
+EXPORT_COLUMNS: tuple[str, ...] = ("seq", *RECORD_FIELDS, "prev_hash", "hash")
+"""CSV columns, in order: the chain position, every record field, then the chain hashes."""
+
+
+_TIME_COLUMNS = tuple(i for i, name in enumerate(EXPORT_COLUMNS) if name in TIME_FIELDS)
+_FLAGS = {name for name, info in AuditRecordBase.model_fields.items() if info.annotation is bool}
+_FLAG_COLUMNS = tuple(i for i, name in enumerate(EXPORT_COLUMNS) if name in _FLAGS)
+
+
+def _csv_row(record: AuditRecordPublic) -> list[Any]:
+    values = record.__dict__
+    row = [values[name] for name in EXPORT_COLUMNS]  # csv writes None as an empty cell
+    for i in _TIME_COLUMNS:
+        if row[i] is not None:
+            row[i] = row[i].isoformat()
+    for i in _FLAG_COLUMNS:
+        row[i] = "true" if row[i] else "false"
+    return row
+
+
+def export_records(*, records: Iterable[AuditRecordPublic], format: ExportFormat, out: TextIO) -> int:
+    """Write records to `out` as they come and return how many were written.
+
+    Args:
+        records: The records, e.g. `AuditArchive.query(...)` (consumed once, never held in memory).
+        format: `json` for JSON Lines (one object per line, JSON-text fields such as `params` kept as the
+            exact text that was hashed), `csv` for a header line and one row per record (an empty cell for
+            a missing value, `true`/`false` for `gap`, times in UTC ISO 8601).
+        out: Where to write (a text stream; open files with `newline=""` for CSV).
+
+    Raises:
+        BadRequest: For any other format.
+    """
+    if format not in ("json", "csv"):
+        raise BadRequest(f"unknown export format {format!r}: use json or csv", field="format")
+    written = 0
+    if format == "json":
+        for record in records:
+            out.write(record.model_dump_json())
+            out.write("\n")
+            written += 1
+        return written
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for record in records:
+        writer.writerow(_csv_row(record))
+        written += 1
+    return written

@@ -1,0 +1,1 @@
+"""Sub-command groups of the `cxgov` CLI, one module per group."""

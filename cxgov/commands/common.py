@@ -1,0 +1,78 @@
+"""What every cxgov command shares: one-line errors with the right exit code, JSON or text output."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from cxgov.charter import parse_duration
+from cxgov.errors import BadRequest, CxgovError
+from cxgov.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+DENIED_EXIT = 3
+
+
+class Output:
+    """Whether the running command prints JSON (set from its --json flag)."""
+
+    json = False
+
+
+def emit(payload: dict[str, Any], text: str | None = None) -> None:
+    """Print `payload` as one JSON object (with --json, or when there is no text form), else `text`."""
+    if Output.json or text is None:
+        typer.echo(json.dumps(payload, default=str))
+    else:
+        typer.echo(text)
+
+
+def command(fn: Callable[P, T]) -> Callable[P, T]:
+    """Turn expected errors into one line (or one JSON object) and the error's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        Output.json = bool(kwargs.get("as_json", False))
+        try:
+            return fn(*args, **kwargs)
+        except CxgovError as err:
+            if Output.json:
+                typer.echo(json.dumps({"error": err.message, "exit_code": err.exit_code}))
+            else:
+                typer.echo(f"cxgov: {err.message}", err=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def moment(value: str | None, *, option: str, now: datetime | None = None) -> datetime | None:
+    """`180d` (that long ago), or an ISO date/time (UTC when no zone): the start or end of a time range."""
+    if value is None:
+        return None
+    now = now or datetime.now(UTC)
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{option} {value!r}: write a duration like 180d or 12h, or a date like 2026-06-01") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -89,7 +89,9 @@ class ActionWorkflow:
                 CX_STATUS.value_set(Status.AUTHORIZING.value),
             ]
         )
-        auth: AuthorizeResult = await workflow.execute_activity(
+        # Read-only steps (authorize, snapshot, verify) run as local activities: their results are still
+        # recorded in the history (as markers), without a server round trip each. Effects stay activities.
+        auth: AuthorizeResult = await workflow.execute_local_activity(
             "authorize",
             AuthorizeInput(request=request),
             result_type=AuthorizeResult,
@@ -180,7 +182,7 @@ class ActionWorkflow:
         step_timeout = timedelta(seconds=auth.step_timeout_seconds)
         retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
         # The pre-action state, kept in the history: a reversal proves it restored exactly this.
-        state.snapshot = await workflow.execute_activity(
+        state.snapshot = await workflow.execute_local_activity(
             "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
         )
         # Compensation is registered before execute runs: execute may fail after its effect landed.
@@ -193,7 +195,7 @@ class ActionWorkflow:
                 retry_policy=retry,
             )
             self._step("execute", True, effect.summary)
-            verified: VerifyResult = await workflow.execute_activity(
+            verified: VerifyResult = await workflow.execute_local_activity(
                 "verify_action", call, result_type=VerifyResult, start_to_close_timeout=step_timeout, retry_policy=retry
             )
             self._step("verify", verified.ok, verified.summary)

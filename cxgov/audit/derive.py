@@ -32,6 +32,8 @@ from cxgov.wire import (
 
 M = TypeVar("M", bound=BaseModel)
 ARCHIVED_TYPES = ("action", "reversal")
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+"""The marker the SDK records for a local activity; its `data` names the activity type, `result` holds the result."""
 """Workflow types whose closed runs are archived (drills join them with the drill workflow)."""
 
 
@@ -184,6 +186,14 @@ def _reversal_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: 
 
 
 def _activity_result(events: Sequence[HistoryEvent], name: str, model: type[M]) -> M | None:
+    """The result of the first completed activity `name`: a regular activity, or a local activity's marker."""
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == LOCAL_ACTIVITY_MARKER and _local_activity_type(marker.details) == name:
+                result = marker.details.get("result")
+                if result is not None and result.payloads:
+                    return _decode(result, model)
     scheduled = {
         event.event_id
         for event in events
@@ -196,6 +206,17 @@ def _activity_result(events: Sequence[HistoryEvent], name: str, model: type[M]) 
             if attributes.scheduled_event_id in scheduled:
                 return _decode(attributes.result, model)
     return None
+
+
+def _local_activity_type(details: Any) -> str | None:
+    data = details.get("data")
+    if data is None or not data.payloads:
+        return None
+    try:
+        kind = json.loads(data.payloads[0].data).get("activity_type")
+    except (ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
 
 
 def _update_results(events: Sequence[HistoryEvent]) -> list[ApprovalResult]:

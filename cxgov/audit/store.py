@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 
-_PUBLIC_FIELDS = frozenset(AuditRecordPublic.model_fields)
+_PUBLIC_FIELDS = set(AuditRecordPublic.model_fields)
+"""Every field is set on a stored record (shared: pydantic only ever adds names to this set)."""
 
 
 def _public(columns: Sequence[str], row: Sequence[Any]) -> AuditRecordPublic:
@@ -51,7 +52,7 @@ def _public(columns: Sequence[str], row: Sequence[Any]) -> AuditRecordPublic:
     values["time"] = from_db_time(values["time"])
     record: AuditRecordPublic = AuditRecordPublic.__new__(AuditRecordPublic)
     object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(_PUBLIC_FIELDS))
+    object.__setattr__(record, "__pydantic_fields_set__", _PUBLIC_FIELDS)
     object.__setattr__(record, "__pydantic_extra__", None)
     object.__setattr__(record, "__pydantic_private__", None)
     return record

@@ -233,15 +233,26 @@ class Charter(_Strict):
         """People holding `role`, in charter order."""
         return self._members.get(role, [])
 
-    def grants_for(self, action: str) -> list[Grant]:
-        """Grants on `action`, in file order (the first covering one applies)."""
-        return self._grants_by_action.get(action, [])
+    def grant_for(self, *, actor: str, roles: list[str], action: str) -> Grant | None:
+        """The first grant in file order covering `action` for `actor` or one of its `roles`."""
+        index = self._grant_index
+        found = index.get(("actor", actor, action))
+        for role in roles:
+            by_role = index.get(("role", role, action))
+            if by_role is not None and (found is None or by_role[0] < found[0]):
+                found = by_role
+        return found[1] if found is not None else None
 
     @cached_property
-    def _grants_by_action(self) -> dict[str, list[Grant]]:
-        index: dict[str, list[Grant]] = {}
-        for grant in self.grants:
-            index.setdefault(grant.action, []).append(grant)
+    def _grant_index(self) -> dict[tuple[str, str, str], tuple[int, Grant]]:
+        index: dict[tuple[str, str, str], tuple[int, Grant]] = {}
+        for position, grant in enumerate(self.grants):
+            key = (
+                ("actor", grant.actor, grant.action)
+                if grant.actor is not None
+                else ("role", grant.role or "", grant.action)
+            )
+            index.setdefault(key, (position, grant))
         return index
 
     @cached_property

@@ -133,9 +133,9 @@ def _grant_for(charter: Charter, request: ActionRequest) -> tuple[Grant | None, 
     if action not in charter.actions:
         return None, f"unknown action {action!r}: charter {charter.charter} declares no such action"
     roles = person.roles if person is not None else []
-    for grant in charter.grants_for(action):
-        if (grant.actor is not None and grant.actor == actor) or (grant.role is not None and grant.role in roles):
-            return grant, ""
+    grant = charter.grant_for(actor=actor, roles=roles, action=action)
+    if grant is not None:
+        return grant, ""
     via = f" or its roles ({', '.join(roles)})" if roles else ""
     return None, f"no grant in charter v{charter.version} lets {actor}{via} take action {action}"
 

@@ -1,0 +1,252 @@
+"""What the CLI tests share: a worker on its own thread and event loop, and two ways to run `cxgov`.
+
+The CLI's async commands call `asyncio.run`, so they run from sync tests. The session's pytest-asyncio loop
+does not run during a sync test, so the worker these commands talk to runs on its own thread and loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import CHARTER, start_stack
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from cxgov import cli
+from cxgov.sandbox import Sandbox
+
+CXGOV = Path(sys.executable).parent / "cxgov"
+UNREACHABLE = "127.0.0.1:1"
+
+ALLOWED_REFUND = (
+    "act",
+    "refund",
+    "--actor",
+    "support-bot",
+    "--customer",
+    "C-100",
+    "--channel",
+    "chat",
+    "--reason",
+    "damaged in transit",
+    "--param",
+    "order_id=O-1001",
+    "--param",
+    "sku=TEE-RED-M",
+    "--param",
+    "amount=40",
+)
+
+
+def refund(
+    amount: str,
+    *,
+    sku: str = "JACKET-BLK-L",
+    actor: str = "support-bot",
+    order: str = "O-1001",
+    customer: str = "C-100",
+) -> tuple[str, ...]:
+    """`cxgov act refund ...` arguments for a refund by chat (default: order O-1001 of customer C-100)."""
+    return (
+        "act",
+        "refund",
+        "--actor",
+        actor,
+        "--customer",
+        customer,
+        "--channel",
+        "chat",
+        "--reason",
+        "item arrived damaged",
+        "-p",
+        f"order_id={order}",
+        "-p",
+        f"sku={sku}",
+        "-p",
+        f"amount={amount}",
+    )
+
+
+@dataclass
+class Outcome:
+    """What one `cxgov` run did: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout as exactly one JSON object (fails the test otherwise)."""
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r} (stderr {self.err!r})"
+        body = json.loads(lines[0])
+        assert isinstance(body, dict)
+        return body
+
+    def one_error_line(self) -> str:
+        """The one line cxgov printed on stderr for an expected error, with nothing on stdout."""
+        assert self.out == "", f"stdout should be empty, got {self.out!r}"
+        lines = self.err.splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {self.err!r}"
+        assert lines[0].startswith("cxgov: "), lines[0]
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+Runner = Callable[..., Outcome]
+"""Runs `cxgov ARGS` and returns its Outcome."""
+
+
+class WorkerThread:
+    """A cxgov worker (reference charter, the given sandbox) on its own thread, event loop and task queue."""
+
+    def __init__(self, *, address: str, sandbox: Sandbox, charter_path: Path = CHARTER) -> None:
+        self.address = address
+        self.sandbox = sandbox
+        self.charter_path = charter_path
+        self.task_queue = ""
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="cxgov-cli-test-worker", daemon=True)
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise TimeoutError("the test worker did not start within 30 s")
+        if self._failure is not None:
+            raise self._failure
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as err:
+            self._failure = err
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        client = await Client.connect(self.address, data_converter=pydantic_data_converter)
+        built, worker = await start_stack(client, self.sandbox, charter_path=self.charter_path)
+        self.task_queue = built.task_queue
+        async with worker:
+            self._ready.set()
+            await self._stop.wait()
+            await _terminate_running(client, self.task_queue)
+
+
+async def _terminate_running(client: Client, task_queue: str) -> None:
+    """Leave nothing awaiting approval behind: other tests list pending approvals on the same server."""
+    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id).terminate(reason="cli test finished")
+
+
+@dataclass
+class CliStack:
+    """A worker plus the environment that points `cxgov` at it, in-process and in subprocesses."""
+
+    home: Path
+    address: str
+    task_queue: str
+    charter: Path
+    sandbox: Sandbox
+    env: dict[str, str]
+    run: Runner = field(repr=False)
+
+    def subprocess(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Outcome:
+        """Run the real `cxgov` console script as a child process."""
+        return run_subprocess(*args, env=env or self.env, timeout=timeout)
+
+    def temporal(self, query: Callable[[Client], Any]) -> Any:
+        """Run `query(client)` against the server from a sync test, on a fresh loop and connection."""
+
+        async def go() -> Any:
+            client = await Client.connect(self.address, data_converter=pydantic_data_converter)
+            return await query(client)
+
+        return asyncio.run(go())
+
+    def workflow_count(self) -> int:
+        """How many workflows were ever started on this stack's task queue (visibility: lags ~50 ms)."""
+
+        async def count(client: Client) -> int:
+            found = await client.count_workflows(f'TaskQueue = "{self.task_queue}"')
+            return found.count
+
+        return int(self.temporal(count))
+
+    def exists(self, workflow_id: str) -> bool:
+        """Whether a workflow with this id was ever started (read from the history, no visibility lag)."""
+
+        async def describe(client: Client) -> bool:
+            try:
+                await client.get_workflow_handle(workflow_id).describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        return bool(self.temporal(describe))
+
+
+def run_subprocess(*args: str, env: dict[str, str], timeout: float = 60) -> Outcome:
+    """Run `cxgov ARGS` as a child process and return what it did."""
+    done = subprocess.run(
+        [str(CXGOV), *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+    return Outcome(code=done.returncode, out=done.stdout, err=done.stderr)
+
+
+def cxgov_env(*, home: Path, address: str, task_queue: str, charter: Path) -> dict[str, str]:
+    """The cxgov settings, and nothing else of cxgov's, for this stack."""
+    return {
+        "CXGOV_HOME": str(home),
+        "CXGOV_TEMPORAL_ADDRESS": address,
+        "CXGOV_TASK_QUEUE": task_queue,
+        "CXGOV_CHARTER": str(charter),
+    }
+
+
+def child_env(settings: dict[str, str]) -> dict[str, str]:
+    """The test's environment without any inherited CXGOV_* setting, plus `settings`."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("CXGOV_")}
+    return {**base, "COLUMNS": "120", **settings}
+
+
+def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
+    """A runner calling `cxgov.cli.run(argv)` in this process, capturing what it prints."""
+
+    def run(*args: str) -> Outcome:
+        capsys.readouterr()
+        code = cli.run(list(args))
+        captured = capsys.readouterr()
+        return Outcome(code=code, out=captured.out, err=captured.err)
+
+    return run
+
+
+def unique_action_id() -> str:
+    return f"action-{uuid.uuid4()}"

@@ -1,0 +1,77 @@
+"""Fixtures of the action workflow tests: stacks on variant charters, and no workflow left running."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest_asyncio
+from action_kit import StackFactory
+from harness import CHARTER, TEMPORAL_TEST_SERVER, Stack, start_stack
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from cxgov.sandbox import Sandbox
+from cxgov.settings import SEARCH_ATTRIBUTES
+
+INDEXED_VALUE_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+async def terminate_running(client: Client, task_queue: str) -> None:
+    """Terminate what a test left running (actions awaiting approval), so no later test lists or waits on them."""
+    query = f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
+        await client.get_workflow_handle(execution.id).terminate(reason="test finished")
+
+
+@pytest_asyncio.fixture
+async def stack(stack: Stack) -> AsyncIterator[Stack]:
+    """The reference stack; actions still running at the end of the test are terminated."""
+    yield stack
+    await terminate_running(stack.temporal, stack.task_queue)
+
+
+@pytest_asyncio.fixture
+async def stack_on(dev_env: WorkflowEnvironment, sandbox: Sandbox) -> AsyncIterator[StackFactory]:
+    """Start a stack on the dev server with a given charter (and connector step timeout); stopped after the test."""
+    async with AsyncExitStack() as running:
+        stacks: list[Stack] = []
+
+        async def start(*, charter_path: Path = CHARTER, step_timeout: float = 10.0) -> Stack:
+            built, worker = await start_stack(
+                dev_env.client, sandbox, charter_path=charter_path, step_timeout=step_timeout
+            )
+            await running.enter_async_context(worker)
+            stacks.append(built)
+            return built
+
+        yield start
+        for built in stacks:
+            await terminate_running(built.temporal, built.task_queue)
+
+
+@pytest_asyncio.fixture
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A new time-skipping test server for this test only (one stuck workflow task would freeze a shared one).
+
+    The test server has no search-attribute option, so cxgov's are registered through the operator service;
+    without them every action workflow's first task fails on its upsert.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEMPORAL_TEST_SERVER))
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={name: INDEXED_VALUE_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
+            )
+        )
+        yield env
+    finally:
+        await env.shutdown()

@@ -5,28 +5,23 @@ Exit codes: 0 ok, 2 bad input, 3 denied or refused, 1 any other error.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
-from cxgov.client import CxgovClient, prepare_request
+from cxgov.client import CxgovClient, check_action_id, prepare_request
 from cxgov.commands.audit import audit_app
+from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, run_async, settings
+from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
-from cxgov.settings import Settings
-from cxgov.wire import ActionState, PendingApproval, ReversalState, Status
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from cxgov.wire import ActionState, ApprovalResult, PendingApproval, ReversalState, Status
 
 app = typer.Typer(
     name="cxgov",
@@ -39,16 +34,10 @@ app = typer.Typer(
 charter_app = typer.Typer(
     help="Check the charter: the signed, written source of who may do what.", no_args_is_help=True
 )
-sandbox_app = typer.Typer(
-    help="The sandbox system of record: simulate events (dispatch, payout), inject faults, reseed.",
-    no_args_is_help=True,
-)
 app.add_typer(charter_app, name="charter")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sandbox_app, name="sandbox")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
-DENIED_EXIT = 3
 STATUS_EXIT = {
     Status.DENIED: DENIED_EXIT,
     Status.EXPIRED: DENIED_EXIT,
@@ -57,43 +46,6 @@ STATUS_EXIT = {
     Status.COMPENSATION_FAILED: 1,
     Status.REVERSAL_FAILED: 1,
 }
-
-
-class _Output:
-    json = False
-
-
-def _emit(payload: dict[str, Any], text: str | None = None) -> None:
-    if _Output.json or text is None:
-        typer.echo(json.dumps(payload, default=str))
-    else:
-        typer.echo(text)
-
-
-def command(fn: Callable[P, T]) -> Callable[P, T]:
-    """Turn expected errors into one line (or one JSON object) and the error's exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        _Output.json = bool(kwargs.get("as_json", False))
-        try:
-            return fn(*args, **kwargs)
-        except CxgovError as err:
-            if _Output.json:
-                typer.echo(json.dumps({"error": err.message, "exit_code": err.exit_code}))
-            else:
-                typer.echo(f"cxgov: {err.message}", err=True)
-            raise typer.Exit(err.exit_code) from None
-
-    return wrapper
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def _action_json(state: ActionState, *, full: bool = False) -> dict[str, Any]:
@@ -160,10 +112,10 @@ def act(
     Exit 0 completed or awaiting approval, 3 denied or expired, 2 bad input, 1 failed or compensated.
     """
 
-    settings = _settings()
+    config = settings()
     # Bad input is rejected before any connection is made: it never waits on the network.
     request = prepare_request(
-        charters=CharterCache(settings.charter_path),
+        charters=CharterCache(config.charter_path),
         actor=actor,
         action=action,
         customer=customer,
@@ -174,10 +126,10 @@ def act(
     )
 
     async def go() -> ActionState:
-        client = await CxgovClient.connect(settings)
+        client = await CxgovClient.connect(config)
         return await client.act(request, wait=wait)
 
-    state = _run(go())
+    state = run_async(go())
     typer.echo(json.dumps(_action_json(state)))
     code = STATUS_EXIT.get(state.status, 0)
     if code:
@@ -191,12 +143,13 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show an action: status, decision, approvals (granted and refused), connector steps, reversal."""
+    check_action_id(action_id)
 
     async def go() -> ActionState:
-        client = await CxgovClient.connect(_settings())
+        client = await CxgovClient.connect(settings())
         return await client.status(action_id)
 
-    state = _run(go())
+    state = run_async(go())
     typer.echo(json.dumps(_action_json(state, full=True)))
 
 
@@ -209,12 +162,12 @@ def approvals(
     """List pending approvals: which action, ladder step, who may decide, and the deadline."""
 
     async def go() -> list[PendingApproval]:
-        client = await CxgovClient.connect(_settings())
+        client = await CxgovClient.connect(settings())
         return await client.pending(person=person)
 
-    pending = _run(go())
+    pending = run_async(go())
     lines = [_pending_line(item) for item in pending] or ["no pending approvals" + (f" for {person}" if person else "")]
-    _emit({"pending": [item.model_dump(mode="json") for item in pending]}, "\n".join(lines))
+    emit({"pending": [item.model_dump(mode="json") for item in pending]}, "\n".join(lines))
 
 
 def _pending_line(item: PendingApproval) -> str:
@@ -229,26 +182,32 @@ def _pending_line(item: PendingApproval) -> str:
     )
 
 
-def _decide(verdict: str, action_id: str, person: str, reason: str, digest: str | None) -> None:
-    async def go() -> Any:
-        client = await CxgovClient.connect(_settings())
-        return await client.decide(
+def _decide(verdict: str, action_id: str, person: str, reason: str, digest: str | None, wait: float) -> None:
+    check_action_id(action_id)
+
+    async def go() -> tuple[ApprovalResult, Status]:
+        client = await CxgovClient.connect(settings())
+        result = await client.decide(
             action_id,
             verdict="approve" if verdict == "approve" else "deny",
             person=person,
             reason=reason,
             digest=digest,
         )
+        status = result.status
+        if result.accepted and wait > 0:
+            status = (await client.wait_settled(action_id, wait=wait)).status
+        return result, status
 
-    result = _run(go())
+    result, status = run_async(go())
     payload = {
         "action_id": action_id,
         "accepted": result.accepted,
         "refusal": result.refusal,
-        "status": result.status.value,
+        "status": status.value,
     }
     verb = "approved" if verdict == "approve" else "denied"
-    _emit(payload, f"{person} {verb} {action_id}" if result.accepted else f"refused: {result.refusal}")
+    emit(payload, f"{person} {verb} {action_id}: {status.value}" if result.accepted else f"refused: {result.refusal}")
     if not result.accepted:
         raise typer.Exit(DENIED_EXIT)
 
@@ -258,6 +217,7 @@ ReasonOpt = Annotated[str, typer.Option(help="Why: goes on the audit record.")]
 DigestOpt = Annotated[
     str | None, typer.Option(help="The digest you reviewed (from `cxgov approvals`); default: the pending one.")
 ]
+WaitOpt = Annotated[float, typer.Option(min=0, help="Seconds to wait for the action to settle afterwards.")]
 
 
 @app.command()
@@ -267,11 +227,12 @@ def approve(
     person: PersonOpt,
     reason: ReasonOpt,
     digest: DigestOpt = None,
+    wait: WaitOpt = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve an escalated action. Refused (exit 3) unless you are on the current ladder step, are not the
     requester, and the amount is within your approve_limit."""
-    _decide("approve", action_id, person, reason, digest)
+    _decide("approve", action_id, person, reason, digest, wait)
 
 
 @app.command()
@@ -281,10 +242,11 @@ def deny(
     person: PersonOpt,
     reason: ReasonOpt,
     digest: DigestOpt = None,
+    wait: WaitOpt = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Deny an escalated action. Refused (exit 3) unless you are on the current ladder step and not the requester."""
-    _decide("deny", action_id, person, reason, digest)
+    _decide("deny", action_id, person, reason, digest, wait)
 
 
 @app.command()
@@ -302,12 +264,13 @@ def reverse(
     verification (reversal_failed, raised to the owner role's coverage). A second request gets the first's
     result, never a second undo.
     """
+    check_action_id(action_id)
 
     async def go() -> ReversalState:
-        client = await CxgovClient.connect(_settings())
+        client = await CxgovClient.connect(settings())
         return await client.reverse(action_id, person=person, reason=reason)
 
-    state = _run(go())
+    state = run_async(go())
     payload = {
         "action_id": action_id,
         "reversal_id": state.reversal_id,
@@ -320,7 +283,7 @@ def reverse(
     text = f"{action_id} {state.status.value} by {state.request.person}" + (
         f": {state.error}; raised to {', '.join(state.escalated_to)}" if state.error else ""
     )
-    _emit(payload, text)
+    emit(payload, text)
     if state.status != Status.REVERSED:
         raise typer.Exit(1)
 
@@ -332,7 +295,7 @@ def charter_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a charter and list its gaps (exit 2 when it does not load)."""
-    path = file or _settings().charter_path
+    path = file or settings().charter_path
     charter = load_charter(path)
     gaps = charter_gaps(charter, today=datetime.now(UTC).date())
     header = f"{path}: charter {charter.charter} v{charter.version} loads; signed off by " + ", ".join(
@@ -340,7 +303,7 @@ def charter_check(
     )
     lines = [header, f"{len(gaps)} gap(s)" + (":" if gaps else "")]
     lines += [f"  - [{gap.kind}] {gap.subject}: {gap.detail}" for gap in gaps]
-    _emit(
+    emit(
         {
             "file": str(path),
             "charter": charter.charter,
@@ -363,13 +326,13 @@ def up(
     """Start the embedded stack: Temporal dev server, worker, charter and sandbox. Ctrl-C stops it."""
     from cxgov.stack import serve
 
-    settings = _settings()
+    config = settings()
     when_ready = None
     if tour:
         from cxgov.demo import tour_when_ready
 
-        when_ready = tour_when_ready(settings)
-    _run(serve(settings, seed=sandbox, say=typer.echo, when_ready=when_ready))
+        when_ready = tour_when_ready(config)
+    run_async(serve(config, seed=sandbox, say=typer.echo, when_ready=when_ready))
 
 
 @app.command()
@@ -380,7 +343,7 @@ def worker(
     """Run only the worker, against the Temporal server at CXGOV_TEMPORAL_ADDRESS."""
     from cxgov.stack import serve
 
-    _run(serve(_settings(), seed=sandbox, say=typer.echo, embedded_server=False))
+    run_async(serve(settings(), seed=sandbox, say=typer.echo, embedded_server=False))
 
 
 @app.command()
@@ -389,84 +352,9 @@ def demo() -> None:
     """A guided tour against a running stack (`cxgov up`): allowed, escalated, denied, gap, saga."""
     from cxgov.demo import run_tour
 
-    failures = _run(run_tour(_settings(), say=typer.echo))
+    failures = run_async(run_tour(settings(), say=typer.echo))
     if failures:
         raise typer.Exit(1)
-
-
-OrderArg = Annotated[str, typer.Argument(help="The order id, e.g. O-1001.")]
-
-
-@sandbox_app.command("dispatch")
-@command
-def sandbox_dispatch(order: OrderArg, as_json: JsonOpt = False) -> None:
-    """The order leaves the warehouse: address changes on it stop being reversible."""
-    from cxgov.sandbox import Sandbox
-
-    box = Sandbox(_settings().sandbox_path)
-    try:
-        summary = box.dispatch(order=order)
-    finally:
-        box.close()
-    _emit({"order": order, "event": "dispatch", "summary": summary}, summary)
-
-
-@sandbox_app.command("payout")
-@command
-def sandbox_payout(order: OrderArg, as_json: JsonOpt = False) -> None:
-    """Pending refunds on the order are paid out: they stop being reversible."""
-    from cxgov.sandbox import Sandbox
-
-    box = Sandbox(_settings().sandbox_path)
-    try:
-        summary = box.payout(order=order)
-    finally:
-        box.close()
-    _emit({"order": order, "event": "payout", "summary": summary}, summary)
-
-
-FAULT_STEPS = ("verify", "compensate", "execute", "pause")
-
-
-@sandbox_app.command("fault")
-@command
-def sandbox_fault(
-    action: Annotated[str, typer.Argument(help="The action whose connector misbehaves, e.g. book_appointment.")],
-    step: Annotated[str, typer.Argument(help="verify | compensate | execute | pause")],
-    times: Annotated[int, typer.Option(min=1, help="How many calls the fault affects.")] = 1,
-    delay: Annotated[float, typer.Option(min=0, help="Seconds `pause` sleeps after the effect.")] = 0.0,
-    as_json: JsonOpt = False,
-) -> None:
-    """Inject a connector fault, to watch the saga compensate (verify) or fail to (compensate)."""
-    from cxgov.sandbox import Sandbox
-
-    if step not in FAULT_STEPS:
-        raise BadRequest(f"step {step!r} is not one of {', '.join(FAULT_STEPS)}", field="step")
-    box = Sandbox(_settings().sandbox_path)
-    try:
-        box.connector(action)
-        box.add_fault(action=action, step=step, times=times, delay_seconds=delay)
-    finally:
-        box.close()
-    text = f"the next {times} {step} call(s) of {action} will fail" if step != "pause" else f"execute pauses {delay}s"
-    _emit({"action": action, "step": step, "times": times, "delay": delay}, text)
-
-
-@sandbox_app.command("load")
-@command
-def sandbox_load(
-    file: Annotated[Path, typer.Argument(help="A seed file in the format of examples/sandbox.yaml.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Replace the sandbox world with the one in FILE (validated first: a bad file changes nothing)."""
-    from cxgov.sandbox import Sandbox
-
-    box = Sandbox(_settings().sandbox_path)
-    try:
-        summary = box.load_world(seed=file)
-    finally:
-        box.close()
-    _emit({"file": str(file), "summary": summary.summary()}, summary.summary())
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -82,6 +82,22 @@ def governed(client: Client, *, tracer: trace.Tracer | None = None) -> Client:
     return Client(**config)
 
 
+def check_action_id(action_id: str) -> None:
+    """An action id is `action-` followed by at most 100 characters of letters, digits and dashes.
+
+    Raises:
+        BadRequest: anything else (checked before any connection is made).
+    """
+    shown = action_id[:60]
+    body = action_id.removeprefix("action-")
+    if body == action_id:
+        raise BadRequest(f"action id {shown!r} must start with 'action-'", field="action_id")
+    if not body or len(action_id) > 107 or not all(char.isalnum() or char == "-" for char in body):
+        raise BadRequest(
+            f"action id {shown!r}: after 'action-' come 1 to 100 letters, digits or dashes", field="action_id"
+        )
+
+
 def new_action_id() -> str:
     return f"action-{uuid.uuid4()}"
 
@@ -105,8 +121,8 @@ def prepare_request(
         BadRequest: malformed fields, or params that do not match the action's declaration.
     """
     check_request_shape(actor=actor, action=action, customer=customer, channel=channel, reason=reason)
-    if action_id is not None and (not action_id.startswith("action-") or len(action_id) > 100):
-        raise BadRequest(f"action id {action_id[:100]!r} must start with 'action-'", field="action_id")
+    if action_id is not None:
+        check_action_id(action_id)
     for name, value in (params or {}).items():
         if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal | list):
             raise BadRequest(f"param {name!r} must be text, a number or a list, got {type(value).__name__}", field=name)
@@ -245,8 +261,7 @@ class CxgovClient:
                 with the charter's procedure in the message. BadRequest: malformed input.
         """
         check_request_shape(actor=person, action="reverse", customer="-", channel="-", reason=reason)
-        if not action_id.startswith("action-"):
-            raise BadRequest(f"{action_id!r} is not an action id (action-...)", field="action_id")
+        check_action_id(action_id)
         request = ReversalRequest(action_id=action_id, person=person, reason=reason)
         workflow_id = reversal_id(action_id)
         try:
@@ -303,18 +318,22 @@ class CxgovClient:
         raise CxgovError(f"{handle.id} ended {status.name.lower() if status else 'abnormally'}: {detail}")
 
     async def pending(self, *, person: str | None = None) -> list[PendingApproval]:
-        """Pending approvals, oldest deadline first; for `person`, only those they may decide now."""
-        query = f'WorkflowType = "action" AND ExecutionStatus = "Running" AND CxStatus = "{Status.AWAITING_APPROVAL}"'
-        found: list[PendingApproval] = []
-        async for execution in self.client.list_workflows(query):
-            handle = self.client.get_workflow_handle_for(ActionWorkflow.run, execution.id)
-            try:
-                pending = await handle.query(ActionWorkflow.pending, rpc_timeout=timedelta(seconds=5))
-            except (WorkflowQueryFailedError, RPCError):
-                continue
-            if pending is not None and (person is None or person in pending.eligible):
-                found.append(pending)
+        """Pending approvals on this task queue, oldest deadline first; for `person`, those they may decide now."""
+        query = (
+            f'WorkflowType = "action" AND ExecutionStatus = "Running" AND TaskQueue = "{self.task_queue}" '
+            f'AND CxStatus = "{Status.AWAITING_APPROVAL}"'
+        )
+        ids = [execution.id async for execution in self.client.list_workflows(query)]
+        answers = await asyncio.gather(*(self._pending_of(action_id) for action_id in ids))
+        found = [item for item in answers if item is not None and (person is None or person in item.eligible)]
         return sorted(found, key=lambda item: item.deadline)
+
+    async def _pending_of(self, action_id: str) -> PendingApproval | None:
+        handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
+        try:
+            return await handle.query(ActionWorkflow.pending, rpc_timeout=timedelta(seconds=5))
+        except (WorkflowQueryFailedError, RPCError):
+            return None
 
     async def decide(
         self,
@@ -335,14 +354,22 @@ class CxgovClient:
         if not person.strip() or len(person) > 100:
             raise BadRequest("--as names a person of the charter", field="person")
         check_request_shape(actor=person, action="approval", customer="-", channel="-", reason=reason)
+        check_action_id(action_id)
         handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
-        if digest is None:
-            state = await self.status(action_id)
-            if state.status != Status.AWAITING_APPROVAL or state.digest is None:
-                raise Denied(f"action {action_id} is {state.status.value}, not awaiting approval")
-            digest = state.digest
+        state = await self.status(action_id)
+        if state.status != Status.AWAITING_APPROVAL or state.digest is None or state.pending is None:
+            # A retry of an attempt that already decided the action gets that first answer.
+            for record in state.approvals:
+                if record.accepted and (record.verdict, record.person, record.reason) == (verdict, person, reason):
+                    status = Status.EXECUTING if verdict == "approve" else Status.DENIED
+                    return ApprovalResult(accepted=True, status=status, record=record)
+            raise Denied(f"action {action_id} is {state.status.value}, not awaiting approval")
+        digest = digest or state.digest
         attempt = ApprovalInput(person=person, reason=reason, digest=digest)
-        update_id = f"{verdict}-{person}-" + hashlib.sha256(f"{digest}\n{reason}".encode()).hexdigest()[:16]
+        # The id makes a retry of this attempt at this ladder step idempotent; the same words at a later step
+        # are a new attempt (a person refused before their step may ask again once it starts).
+        fingerprint = hashlib.sha256(f"{digest}\n{reason}".encode()).hexdigest()[:16]
+        update_id = f"{verdict}-{person}-step{state.pending.phase}-{fingerprint}"
         update = ActionWorkflow.approve if verdict == "approve" else ActionWorkflow.deny
         try:
             return await handle.execute_update(update, attempt, id=update_id, rpc_timeout=timedelta(seconds=15))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,17 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 """Custom search attributes every action workflow upserts, with their Temporal types."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = PACKAGE_ROOT / "examples"
+
+
+def _examples() -> Path:
+    """examples/ of a source checkout (editable install), else the copy a wheel installs under share/."""
+    checkout = PACKAGE_ROOT / "examples"
+    if (checkout / "charter.yaml").exists():
+        return checkout
+    return Path(sys.prefix) / "share" / "cxgov" / "examples"
+
+
+EXAMPLES = _examples()
 
 
 def _env_float(name: str, default: float) -> float:

@@ -142,6 +142,8 @@ class ApprovalResult(BaseModel):
     accepted: bool
     refusal: str | None = None
     status: Status
+    """The action's status as this attempt leaves it: executing after an accepted approve, denied after an
+    accepted deny, unchanged after a refusal."""
     record: ApprovalRecord
 
 

@@ -287,9 +287,11 @@ class ActionWorkflow:
             phase=self._phase + 1 if phase is not None else None,
         )
         self._state.approvals.append(record)
+        status = self._state.status
         if refusal is None:
             self._verdict = record
-        return ApprovalResult(accepted=refusal is None, refusal=refusal, status=self._state.status, record=record)
+            status = Status.EXECUTING if verdict == "approve" else Status.DENIED
+        return ApprovalResult(accepted=refusal is None, refusal=refusal, status=status, record=record)
 
     def _refusal(self, verdict: str, attempt: ApprovalInput) -> str | None:
         state = self._state

@@ -38,7 +38,7 @@ class ChainReport(BaseModel):
     ok: bool
     """True when every record is present, unaltered and in its place."""
     checked: int
-    """How many records were read before the verdict."""
+    """How many records were verified intact before the first problem (every record when ok)."""
     problem: str | None = None
     """The first problem found, e.g. "record 17 was altered: its contents no longer match its hash"."""
     seq: int | None = None
@@ -157,7 +157,6 @@ def walk_chain(
     prev: Mapping[Any, Any] | None = None
     before_prev_hash: str | None = None
     for row in rows:
-        checked += 1
         seq: int = row["seq"]
         if prev is None:
             start = _start_problem(row, receipts)
@@ -172,6 +171,7 @@ def walk_chain(
         if hash_values(seq=seq, prev_hash=row["prev_hash"], values=row) != row["hash"]:
             problem = f"record {seq} was altered: its contents no longer match its hash"
             return ChainReport(ok=False, checked=checked, problem=problem, seq=seq)
+        checked += 1
         before_prev_hash = None if prev is None else prev["hash"]
         prev = {"seq": seq, "hash": row["hash"]}
     return _end_report(checked=checked, last=prev, head=head)

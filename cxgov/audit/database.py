@@ -20,6 +20,8 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, 
 from cxgov.errors import BadRequest
 
 BUSY_TIMEOUT_MS = 30_000
+STREAM_BATCH = 2_000
+"""Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL)."""
 _WRITE_OPTION = "cxgov_audit_write"
 ADVISORY_LOCK_KEY = 0x0C0A_0D17_A5C1
 """pg_advisory_xact_lock key of the archive's writer lock (one per PostgreSQL database)."""

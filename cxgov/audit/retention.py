@@ -9,10 +9,23 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, exists, func, select
 
 from cxgov.audit.append import RECORDS, RUNS, Head, append_chained
-from cxgov.audit.database import from_db_time, to_db_time
+from cxgov.audit.chain import ReceiptLink, receipt_link, walk_chain
+from cxgov.audit.database import STREAM_BATCH, from_db_time, to_db_time
 from cxgov.audit.tables import AuditRecordBase
+from cxgov.errors import CxgovError
 
 RECEIPT_KIND = "expiry_receipt"
+
+
+def load_receipts(connection: Connection) -> dict[int, ReceiptLink]:
+    """The expiry receipts in the archive, by the last seq each one purged."""
+    receipts: dict[int, ReceiptLink] = {}
+    found = connection.execute(select(RECORDS.c.seq, RECORDS.c.detail).where(RECORDS.c.kind == RECEIPT_KIND))
+    for seq, detail in found:
+        link = receipt_link(seq=seq, detail=detail)
+        if link is not None:
+            receipts[link.purged_to_seq] = link
+    return receipts
 
 
 class ExpiryReceipt(BaseModel):
@@ -71,6 +84,10 @@ def purge_prefix(connection: Connection, *, head: Head, before: datetime, now: d
 
     Returns:
         The receipt, or None when the oldest record is not old enough (nothing was written).
+
+    Raises:
+        CxgovError: The records to purge do not verify (altered, missing, out of place); nothing is purged,
+            so that retention never erases the evidence of tampering.
     """
     cutoff = to_db_time(before)
     first_kept = connection.execute(
@@ -90,6 +107,16 @@ def purge_prefix(connection: Connection, *, head: Head, before: datetime, now: d
     if not count:
         return None
     last_hash: str = connection.execute(select(RECORDS.c.hash).where(RECORDS.c.seq == to_seq)).scalar_one()
+    # Purging a broken stretch of the chain would destroy the evidence; verify what is about to go first.
+    doomed = connection.execute(
+        select(RECORDS)
+        .where(RECORDS.c.seq <= to_seq)
+        .order_by(RECORDS.c.seq)
+        .execution_options(stream_results=True, yield_per=STREAM_BATCH)
+    )
+    report = walk_chain(rows=doomed.mappings(), head=(to_seq, last_hash), receipts=load_receipts(connection))
+    if not report.ok:
+        raise CxgovError(f"retention purge refused, the records it would delete do not verify: {report.problem}")
     connection.execute(delete(RECORDS).where(RECORDS.c.seq <= to_seq))
     # A run's history goes once none of its records is left (a late record of it may still be kept).
     orphaned = delete(RUNS).where(RUNS.c.closed_at < cutoff, ~exists().where(RECORDS.c.run_id == RUNS.c.run_id))

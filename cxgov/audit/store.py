@@ -17,14 +17,18 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlmodel import SQLModel
 
 from cxgov.audit.append import HEAD, HEAD_ID, RECORDS, RUNS, append_chained, existing, insert_run, lock_head
-from cxgov.audit.chain import ChainReport, receipt_link, record_hash, walk_chain
-from cxgov.audit.database import ArchiveDatabase, from_db_time, to_db_time
+from cxgov.audit.chain import ChainReport, record_hash, walk_chain
+from cxgov.audit.database import STREAM_BATCH, ArchiveDatabase, from_db_time, to_db_time
 from cxgov.audit.export import ExportFormat, export_records
-from cxgov.audit.retention import RECEIPT_KIND, ExpiryReceipt, RetentionStatus, purge_prefix, retention_status
+from cxgov.audit.retention import (
+    ExpiryReceipt,
+    RetentionStatus,
+    load_receipts,
+    purge_prefix,
+    retention_status,
+)
 from cxgov.audit.tables import ArchivedRun, AuditRecordBase, AuditRecordPublic
 
-STREAM_BATCH = 2_000
-"""Rows fetched per round trip when streaming (server-side cursor on PostgreSQL)."""
 APPEND_CHUNK = 5_000
 """Records per transaction in `append_records`."""
 
@@ -154,6 +158,10 @@ class AuditArchive:
 
         Returns:
             The receipt, or None when the oldest record is not old enough (nothing was written).
+
+        Raises:
+            CxgovError: The records to purge do not verify; nothing is purged (retention must not erase the
+                evidence of tampering: `verify` names the problem).
         """
         with self._db.writing() as connection:
             head = lock_head(connection, dialect=self._db.dialect)
@@ -223,7 +231,7 @@ class AuditArchive:
 
     def _stream(self, statement: Select[Any]) -> Iterator[AuditRecordPublic]:
         with self._db.reading() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(statement)
+            result = connection.execute(statement.execution_options(stream_results=True, yield_per=STREAM_BATCH))
             columns = tuple(result.keys())
             for row in result:
                 yield _public(columns, row)
@@ -240,16 +248,9 @@ class AuditArchive:
         """
         with self._db.reading() as connection:
             head_row = connection.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == HEAD_ID)).first()
-            receipts = {}
-            for seq, detail in connection.execute(
-                select(RECORDS.c.seq, RECORDS.c.detail).where(RECORDS.c.kind == RECEIPT_KIND)
-            ):
-                link = receipt_link(seq=seq, detail=detail)
-                if link is not None:
-                    receipts[link.purged_to_seq] = link
-            rows = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
-                select(RECORDS).order_by(RECORDS.c.seq)
-            )
+            receipts = load_receipts(connection)
+            chain = select(RECORDS).order_by(RECORDS.c.seq)
+            rows = connection.execute(chain.execution_options(stream_results=True, yield_per=STREAM_BATCH))
             head = None if head_row is None else (head_row.seq, head_row.hash)
             return walk_chain(rows=rows.mappings(), head=head, receipts=receipts)
 

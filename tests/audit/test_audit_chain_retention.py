@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cxgov.audit.store import AuditArchive
+from cxgov.errors import CxgovError
 
 if TYPE_CHECKING:
     from conftest import Backend, RecordMaker, RunMaker
@@ -194,3 +195,25 @@ def test_an_edit_after_a_purge_is_caught(
     aged.append_run(run=None, records=[make_record(40)])
     backend.execute("UPDATE audit_record SET status = 'reversed' WHERE seq = 6")
     assert aged.verify().problem == "record 6 was altered: its contents no longer match its hash"
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        ("UPDATE audit_record SET actor = 'mallory' WHERE seq = 2", "record 2 was altered"),
+        ("DELETE FROM audit_record WHERE seq = 2", "record 2 is missing (deleted) between records 1 and 3"),
+    ],
+)
+def test_a_purge_never_erases_evidence_of_tampering(
+    aged: AuditArchive, backend: Backend, now: datetime, cutoff: datetime, tamper: str, problem: str
+) -> None:
+    backend.execute(tamper)
+
+    with pytest.raises(CxgovError, match="retention purge refused") as refused:
+        aged.purge(before=cutoff, now=now)
+
+    assert problem in str(refused.value)
+    assert aged.count(kind="expiry_receipt") == 0
+    report = aged.verify()
+    assert report.problem is not None
+    assert report.problem.startswith(problem)

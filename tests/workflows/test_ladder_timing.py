@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from action_kit import REFUND_JACKET_120, SHARE_FIELDS, eventually, request, write_charter
 from harness import Stack, start_stack
 from temporalio.testing import WorkflowEnvironment
@@ -150,12 +149,6 @@ async def test_refund_ladder_falls_to_coverage_after_four_hours(
     assert list(sandbox.world_snapshot()["refunds"]) == [done.action_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: CxgovClient.decide derives the Update id from verdict, person, digest and reason only, so an "
-    "attempt refused at ladder phase 1 and repeated word for word at phase 2 is deduplicated by the server: "
-    "it gets the stale phase-1 refusal and is never decided",
-)
 async def test_an_attempt_refused_before_its_phase_can_be_repeated_once_the_phase_starts(
     time_skipping: WorkflowEnvironment, sandbox: Sandbox
 ) -> None:

@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cxgov needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Bytecode up front: the workflow sandbox re-imports workflow modules on every run, and where
+	@# PYTHONDONTWRITEBYTECODE is set nothing would ever be cached.
+	$(BIN)/python -m compileall -q cxgov workflows activities worker
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,16 +10,26 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import AuthorizeActivities, ConnectorActivities, ReversalActivities
 from cxgov.charter import CharterCache
 from cxgov.sandbox import Sandbox
-from workflows import ALL_WORKFLOWS
+from workflows.action import ActionWorkflow
+from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
+from workflows.reversal import ReversalWorkflow
 
 if TYPE_CHECKING:
     from cxgov.audit.store import AuditArchive
 
 ACTIVITY_THREADS = 16
+ALL_WORKFLOWS: list[type] = [ActionWorkflow, ReversalWorkflow, AuditArchiveWorkflow, AuditRetentionWorkflow]
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("cxgov", "pydantic", "pydantic_core")
+)
+"""cxgov's modules used inside workflows are side-effect free (wire models, snapshot comparison); passing them
+through the sandbox loads them once per process instead of once per workflow run."""
 
 
 def build_worker(
@@ -63,6 +73,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=activities,
         activity_executor=pool,
         max_concurrent_activities=pool._max_workers,

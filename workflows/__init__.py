@@ -1,9 +1,5 @@
-"""Temporal workflow definitions only: deterministic, no I/O. Every side effect is an activity."""
+"""Temporal workflow definitions only: deterministic, no I/O. Every side effect is an activity.
 
-from workflows.action import ActionWorkflow
-from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
-from workflows.reversal import ReversalWorkflow
-
-ALL_WORKFLOWS: list[type] = [ActionWorkflow, ReversalWorkflow, AuditArchiveWorkflow, AuditRetentionWorkflow]
-
-__all__ = ["ALL_WORKFLOWS", "ActionWorkflow", "AuditArchiveWorkflow", "AuditRetentionWorkflow", "ReversalWorkflow"]
+This package file imports nothing on purpose: the workflow sandbox re-imports a workflow's module (and its
+package) for every run, so each run should load only the one module it needs.
+"""

@@ -4,8 +4,6 @@ Workflow id `action-<uuid>`. Its history is the audit trail of the action: the d
 attempt (granted or refused), every connector step and compensation.
 """
 
-from __future__ import annotations
-
 import asyncio
 from datetime import timedelta
 from typing import Any, Literal
@@ -77,20 +75,18 @@ class ActionWorkflow:
         self._phase = -1
         self._eligible: list[str] = []
         self._verdict: ApprovalRecord | None = None
+        self._pending_attributes: list[SearchAttributeUpdate[Any]] = []
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
-        workflow.upsert_search_attributes(
-            [
-                CX_ACTOR.value_set(request.actor),
-                CX_ACTION.value_set(request.action),
-                CX_CUSTOMER.value_set(request.customer),
-                CX_CHANNEL.value_set(request.channel),
-                CX_STATUS.value_set(Status.AUTHORIZING.value),
-            ]
-        )
-        # Read-only steps (authorize, snapshot, verify) run as local activities: their results are still
-        # recorded in the history (as markers), without a server round trip each. Effects stay activities.
+        if workflow.info().typed_search_attributes.get(CX_ACTOR) is None:  # started without cxgov's client
+            workflow.upsert_search_attributes(
+                [pair.key.value_set(pair.value) for pair in identity_attributes(request).search_attributes]
+            )
+        # Read-only steps (authorize, snapshot, verify) run as local activities: each result is recorded in the
+        # history as a marker, without a server round trip per step. Execute must stay a regular activity: its
+        # schedule command completes the workflow task that records the decision, so the decision is durable
+        # before any effect. (Had execute been local too, a crash mid-task would re-decide after the effect.)
         auth: AuthorizeResult = await workflow.execute_local_activity(
             "authorize",
             AuthorizeInput(request=request),
@@ -103,13 +99,11 @@ class ActionWorkflow:
         state.charter_version = auth.decision.charter_version
         state.digest = auth.digest
         state.actor_kind = auth.actor_kind
-        updates: list[SearchAttributeUpdate[Any]] = []
+        # Charter version and amount go out with the next status change: one upsert, not two.
         if auth.decision.charter_version is not None:
-            updates.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
+            self._pending_attributes.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
         if auth.amount is not None:
-            updates.append(CX_AMOUNT.value_set(float(auth.amount)))
-        if updates:
-            workflow.upsert_search_attributes(updates)
+            self._pending_attributes.append(CX_AMOUNT.value_set(float(auth.amount)))
 
         if auth.decision.outcome == Outcome.DENY:
             return await self._finish(Status.DENIED)
@@ -202,7 +196,7 @@ class ActionWorkflow:
             if not verified.ok:
                 raise ApplicationError(f"verify failed: {verified.summary}", type="VerifyFailed", non_retryable=True)
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
-            if isinstance(err, ActivityError) and not any(step.step == "verify" for step in state.steps):
+            if not any(step.step == "execute" for step in state.steps):
                 self._step("execute", False, _cause(err))
             status = await self._compensate(call, step_timeout, failure=_cause(err), owners=auth.reversal_owner_people)
             if is_cancelled_exception(err):
@@ -240,7 +234,8 @@ class ActionWorkflow:
 
     def _set_status(self, status: Status) -> None:
         self._state.status = status
-        workflow.upsert_search_attributes([CX_STATUS.value_set(status.value)])
+        workflow.upsert_search_attributes([*self._pending_attributes, CX_STATUS.value_set(status.value)])
+        self._pending_attributes = []
 
     def _step(self, step: Literal["execute", "verify", "compensate"], ok: bool, summary: str) -> None:
         self._state.steps.append(StepRecord(step=step, ok=ok, summary=summary, at=workflow.now()))

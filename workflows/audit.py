@@ -1,7 +1,5 @@
 """Scheduled audit workflows: the archiver and the retention purge. Each only calls its activity."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from temporalio import workflow

@@ -5,8 +5,6 @@ request can still run; a reversal that ran (reversed or reversal_failed) complet
 for the same action gets its result, never a second undo.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 from typing import NoReturn
 

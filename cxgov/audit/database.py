@@ -43,7 +43,9 @@ def normalize_url(url: str) -> URL:
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
-            raise BadRequest("the audit archive needs a SQLite file, not an in-memory database", field="url")
+            raise BadRequest(
+                "the audit archive needs a SQLite file (sqlite:///<file>), not an in-memory database", field="url"
+            )
         return parsed
     raise BadRequest(
         f"audit archive URL {parsed.render_as_string(hide_password=True)!r} is not supported: "

@@ -9,6 +9,7 @@ from decimal import Decimal
 from temporalio import activity
 
 from cxgov.charter import Charter, CharterCache
+from cxgov.drills.ledger import DrillGate
 from cxgov.errors import CxgovError
 from cxgov.policy import Facts, decide, digest, screen
 from cxgov.sandbox import Sandbox
@@ -35,9 +36,12 @@ class AuthorizeActivities:
         sandbox: Sandbox,
         step_timeout_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        drills: DrillGate | None = None,
     ) -> None:
         self.charters = charters
         self.sandbox = sandbox
+        self.drills = drills
+        """Drill state for rule 5; None leaves it out (a worker without a drill ledger)."""
         self.step_timeout_seconds = step_timeout_seconds
         self.clock = clock
 
@@ -59,10 +63,14 @@ class AuthorizeActivities:
                 action_id=request.action_id, action=request.action, customer=request.customer, params=screened.params
             )
             connector = self.sandbox.connector(request.action)
-            preconditions = charter.actions[request.action].preconditions
+            definition = charter.actions[request.action]
+            drill = None
+            if self.drills is not None and definition.reversal.kind != "irreversible":
+                drill = self.drills.state(action=request.action, max_age=charter.drills.max_age)
             facts = Facts(
                 segment=self.sandbox.customer_segment(request.customer),
-                blockers=connector.check(call, preconditions=preconditions, now=now),
+                blockers=connector.check(call, preconditions=definition.preconditions, now=now),
+                drill=drill,
             )
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)

@@ -19,6 +19,7 @@ from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, check_action_id, prepare_request
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, run_async, settings
+from cxgov.commands.drills import drills_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.wire import ActionState, ApprovalResult, PendingApproval, ReversalState, Status
@@ -36,6 +37,7 @@ charter_app = typer.Typer(
 )
 app.add_typer(charter_app, name="charter")
 app.add_typer(audit_app, name="audit")
+app.add_typer(drills_app, name="drills")
 app.add_typer(sandbox_app, name="sandbox")
 
 STATUS_EXIT = {
@@ -339,11 +341,14 @@ def up(
 @command
 def worker(
     sandbox: Annotated[Path | None, typer.Option(help="Seed the sandbox from this file first.")] = None,
+    schedules: Annotated[
+        bool, typer.Option(help="Also reconcile the audit and drill-<action> schedules with the charter at start.")
+    ] = False,
 ) -> None:
     """Run only the worker, against the Temporal server at CXGOV_TEMPORAL_ADDRESS."""
     from cxgov.stack import serve
 
-    run_async(serve(settings(), seed=sandbox, say=typer.echo, embedded_server=False))
+    run_async(serve(settings(), seed=sandbox, say=typer.echo, embedded_server=False, schedules=schedules))
 
 
 @app.command()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
 
+from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, connect
+from cxgov.drills.ledger import DrillLedger, stale_reason
 from cxgov.sandbox import Sandbox
+from cxgov.schedules import drilled_actions
 from cxgov.settings import EXAMPLES, Settings
 from cxgov.wire import ActionState, Status
 
@@ -81,6 +86,7 @@ async def run_tour(settings: Settings, *, say: Say, client: Client | None = None
     try:
         sandbox.load_world(seed=seed)
         say(f"\n== cxgov tour (the sandbox world was reset to {seed.name}) ==")
+        await _await_drills(settings, say=say)
         governed = CxgovClient(
             client or await connect(settings), task_queue=settings.task_queue, charter_path=settings.charter_path
         )
@@ -97,6 +103,34 @@ async def run_tour(settings: Settings, *, say: Say, client: Client | None = None
         return failures
     finally:
         sandbox.close()
+
+
+async def _await_drills(settings: Settings, *, say: Say, within: float = 120.0) -> None:
+    """Autonomy needs a passing reversal drill (rule 5): wait for the drills `cxgov up` started."""
+    charter = load_charter(settings.charter_path)
+    ledger = DrillLedger(settings.audit_url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    try:
+        while True:
+            stale = {
+                action: reason
+                for action in drilled_actions(charter)
+                if (reason := stale_reason(ledger.drills(action=action), max_age=charter.drills.max_age, now=_now()))
+            }
+            if not stale:
+                say("every reversible action's undo has passed a drill: autonomy as the charter grants it")
+                return
+            if loop.time() > deadline:
+                say(f"still waiting on drills of {', '.join(stale)}: those actions ask a person first")
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        ledger.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _walk(client: CxgovClient, stop: Stop, *, number: int, say: Say) -> ActionState:

@@ -22,7 +22,7 @@ from cxgov.charter import Charter, load_charter
 from cxgov.client import connect
 from cxgov.errors import Unavailable
 from cxgov.sandbox import Sandbox
-from cxgov.schedules import ensure_audit_schedules
+from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings
 from worker import build_worker
 
@@ -164,8 +164,13 @@ async def serve(
     say: Callable[[str], None],
     when_ready: Callable[[Client], Coroutine[Any, Any, None]] | None = None,
     embedded_server: bool = True,
+    schedules: bool = True,
 ) -> None:
-    """Run the stack until SIGINT/SIGTERM: dev server (if embedded), worker, and optionally a task when ready."""
+    """Run the stack until SIGINT/SIGTERM: dev server (if embedded), worker, and optionally a task when ready.
+
+    With `schedules`, the audit schedules and the drill schedules are reconciled with the charter at start;
+    with the embedded server, every drill also runs once at start, so a fresh stack earns autonomy quickly.
+    """
     charter: Charter = load_charter(settings.charter_path)
     sandbox, seeded = open_sandbox(settings, seed=seed)
     server = DevServer(settings) if embedded_server else None
@@ -176,8 +181,10 @@ async def serve(
     try:
         client = await server.start() if server is not None else await connect(settings)
         from cxgov.audit.store import AuditArchive
+        from cxgov.drills.ledger import DrillLedger
 
         archive = AuditArchive(settings.audit_url)
+        drills = DrillLedger(settings.audit_url)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
@@ -185,6 +192,8 @@ async def serve(
             sandbox=sandbox,
             step_timeout_seconds=settings.activity_timeout,
             archive=archive,
+            drills=drills,
+            drill_workspace=settings.home / "drills",
         )
         if server is not None:
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
@@ -196,8 +205,14 @@ async def serve(
             if server is not None:
                 await set_retention(client, namespace=settings.namespace, days=NAMESPACE_RETENTION_DAYS)
                 say(f"namespace retention  {NAMESPACE_RETENTION_DAYS} days ({settings.namespace})")
-            for change in await ensure_audit_schedules(client, task_queue=settings.task_queue):
-                say(f"schedules            {change}")
+            if schedules:
+                for change in await ensure_audit_schedules(client, task_queue=settings.task_queue):
+                    say(f"schedules            {change}")
+                for change in await sync_drill_schedules(client, charter, task_queue=settings.task_queue):
+                    say(f"drill schedules      {change}")
+            if server is not None:
+                triggered = await trigger_drills(client, charter)
+                say(f"reversal drills      started now: {', '.join(triggered)} (autonomy waits for a pass)")
             say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
             tour = asyncio.create_task(when_ready(client)) if when_ready is not None else None
             await stop.wait()
@@ -207,6 +222,7 @@ async def serve(
                     await tour
         say("stopped the worker")
         archive.close()
+        drills.close()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -194,7 +194,7 @@ class CompensateResult(BaseModel):
 class StepRecord(BaseModel):
     """A connector step as it happened in the workflow."""
 
-    step: Literal["execute", "verify", "compensate"]
+    step: Literal["execute", "verify", "compensate", "snapshot", "verify_restored"]
     ok: bool
     summary: str
     at: datetime
@@ -301,3 +301,49 @@ class RetentionResult(BaseModel):
     purged: int
     retention_days: int
     receipt_seq: int | None = None
+
+
+class DrillInput(BaseModel):
+    """Run the reversal drill of one action."""
+
+    action: str
+
+
+class DrillPlan(BaseModel):
+    """A fresh drill fixture: where it lives, the call to drill, and the world before the action."""
+
+    workspace: str
+    """The drill's own sandbox file (never the live system of record); deleted when the drill is recorded."""
+    call: ConnectorCall | None = None
+    before: dict[str, Any] = Field(default_factory=dict)
+    charter_version: int | None = None
+    problem: str | None = None
+    """Why this action cannot be drilled (irreversible, unknown, no fixture); the drill fails with it."""
+    step_timeout_seconds: float = 10.0
+
+
+class DrillStepInput(BaseModel):
+    workspace: str
+    call: ConnectorCall
+    step: Literal["execute", "verify", "compensate", "snapshot"]
+
+
+class DrillStepResult(BaseModel):
+    ok: bool
+    summary: str
+    world: dict[str, Any] | None = None
+
+
+class DrillResult(BaseModel):
+    """One reversal drill, as recorded in the drill ledger and the audit trail."""
+
+    drill_id: str
+    action: str
+    charter_version: int | None
+    started: datetime
+    finished: datetime
+    passed: bool
+    failing_step: str | None = None
+    reason: str | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    workspace: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,17 +13,27 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import AuthorizeActivities, ConnectorActivities, ReversalActivities
+from activities.drill import DrillActivities
 from cxgov.charter import CharterCache
+from cxgov.drills.ledger import DrillGate, DrillLedger
 from cxgov.sandbox import Sandbox
+from cxgov.sandbox.connectors.base import SandboxConnector
 from workflows.action import ActionWorkflow
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
+from workflows.drill import DrillWorkflow
 from workflows.reversal import ReversalWorkflow
 
 if TYPE_CHECKING:
     from cxgov.audit.store import AuditArchive
 
 ACTIVITY_THREADS = 16
-ALL_WORKFLOWS: list[type] = [ActionWorkflow, ReversalWorkflow, AuditArchiveWorkflow, AuditRetentionWorkflow]
+ALL_WORKFLOWS: list[type] = [
+    ActionWorkflow,
+    ReversalWorkflow,
+    DrillWorkflow,
+    AuditArchiveWorkflow,
+    AuditRetentionWorkflow,
+]
 
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("cxgov", "pydantic", "pydantic_core")
@@ -41,15 +51,22 @@ def build_worker(
     step_timeout_seconds: float = 10.0,
     executor: ThreadPoolExecutor | None = None,
     archive: AuditArchive | None = None,
+    drills: DrillLedger | None = None,
+    drill_workspace: Path | None = None,
+    drill_connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
     The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
     and the tracing interceptor; the worker inherits both. With an `archive`, the worker also runs the
-    audit archiver and the retention purge.
+    audit archiver and the retention purge. With a drill ledger, it runs reversal drills (on sandbox files under
+    `drill_workspace`) and decisions take drill state into account (rule 5).
     """
     charters = CharterCache(charter_path)
-    authorize = AuthorizeActivities(charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds)
+    gate = DrillGate(drills) if drills is not None else None
+    authorize = AuthorizeActivities(
+        charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, drills=gate
+    )
     reversal = ReversalActivities(
         client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds
     )
@@ -64,6 +81,16 @@ def build_worker(
         reversal.load_action,
         reversal.authorize_reversal,
     ]
+    if drills is not None:
+        drill = DrillActivities(
+            charters=charters,
+            ledger=drills,
+            gate=gate,
+            workspace_root=drill_workspace or sandbox.path.parent / "drills",
+            connector_types=drill_connector_types,
+            step_timeout_seconds=step_timeout_seconds,
+        )
+        activities += [drill.prepare, drill.step, drill.record]
     if archive is not None:
         from activities.audit import AuditActivities
 

@@ -26,12 +26,14 @@ from cxgov.wire import (
     ApprovalResult,
     AuthorizeResult,
     Decision,
+    DrillInput,
+    DrillResult,
     ReversalRequest,
     ReversalState,
 )
 
 M = TypeVar("M", bound=BaseModel)
-ARCHIVED_TYPES = ("action", "reversal")
+ARCHIVED_TYPES = ("action", "reversal", "drill")
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 """The marker the SDK records for a local activity; its `data` names the activity type, `result` holds the result."""
 """Workflow types whose closed runs are archived (drills join them with the drill workflow)."""
@@ -66,6 +68,8 @@ def derive(history: WorkflowHistory, *, archived_at: datetime) -> tuple[Archived
         return run, _action_records(events, close, base)
     if workflow_type == "reversal":
         return run, [_reversal_record(events, close, base)]
+    if workflow_type == "drill":
+        return run, [_drill_record(events, close, base)]
     raise HistoryError(f"{history.workflow_id}: workflow type {workflow_type!r} is not archived")
 
 
@@ -181,6 +185,34 @@ def _reversal_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: 
                 "procedure": state.procedure if state else None,
             }
         ),
+        **base,
+    )
+
+
+def _drill_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: dict[str, Any]) -> AuditRecordBase:
+    request = _decode(events[0].workflow_execution_started_event_attributes.input, DrillInput)
+    if close.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        result = _decode(close.workflow_execution_completed_event_attributes.result, DrillResult)
+        status = "passed" if result.passed else "failed"
+        reasons = [f"step {result.failing_step}: {result.reason}"] if not result.passed else []
+        detail = {
+            "steps": [step.model_dump(mode="json") for step in result.steps],
+            "started": result.started.isoformat(),
+            "failing_step": result.failing_step,
+        }
+        version = result.charter_version
+    else:
+        status, reasons, detail, version = "failed", [_close_message(close)], {"closed": _close_name(close)}, None
+    return AuditRecordBase(
+        kind="drill",
+        source=base["run_id"],
+        actor="cxgov-drill",
+        actor_kind="automation",
+        action=request.action,
+        reasons=_json(reasons),
+        charter_version=version,
+        status=status,
+        detail=_json(detail),
         **base,
     )
 

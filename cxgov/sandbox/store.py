@@ -6,7 +6,7 @@ and races (the same action id twice, the last seat of a slot) are settled by the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,12 +24,20 @@ from cxgov.sandbox.connectors import (
     RefundConnector,
     ShareCustomerDataConnector,
 )
-from cxgov.sandbox.connectors.base import moment_text
+from cxgov.sandbox.connectors.base import SandboxConnector, moment_text
 from cxgov.sandbox.database import SandboxDatabase
 from cxgov.sandbox.faults import add_fault, take_fault
 from cxgov.sandbox.seed import WorldSummary, load_seed, summarize
 from cxgov.sandbox.tables import Customer, Order, Refund, as_utc
 from cxgov.sandbox.world import describe_world, replace_world, world_is_empty
+
+CONNECTOR_TYPES: tuple[type[SandboxConnector[Any]], ...] = (
+    RefundConnector,
+    ChangeAddressConnector,
+    CancelOrderConnector,
+    BookAppointmentConnector,
+    ShareCustomerDataConnector,
+)
 
 
 class Sandbox:
@@ -37,18 +45,14 @@ class Sandbox:
 
     Args:
         path: The SQLite file; it and its parent directory are created when missing.
+        connector_types: The connector classes to build, one per action; the five reference connectors by
+            default (a test passes a deliberately broken one to see a reversal drill fail).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, connector_types: Sequence[type[SandboxConnector[Any]]] | None = None) -> None:
         self.path = path
         self._database = SandboxDatabase(path)
-        built: list[Connector] = [
-            RefundConnector(database=self._database),
-            ChangeAddressConnector(database=self._database),
-            CancelOrderConnector(database=self._database),
-            BookAppointmentConnector(database=self._database),
-            ShareCustomerDataConnector(database=self._database),
-        ]
+        built: list[Connector] = [kind(database=self._database) for kind in connector_types or CONNECTOR_TYPES]
         self._connectors: Mapping[str, Connector] = MappingProxyType({c.action: c for c in built})
 
     @property

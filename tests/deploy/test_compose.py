@@ -185,10 +185,12 @@ def test_worker_command_is_a_real_cxgov_command(services: dict[str, dict[str, An
     argv = [*entrypoint(), *(shlex.split(command) if isinstance(command, str) else command)]
 
     assert argv[0] == "cxgov"
-    assert argv[1:] == ["worker"]
+    assert argv[1:] == ["worker", "--schedules"], "the worker also reconciles the audit and drill schedules"
     group = typer.main.get_command(app)
     found = group.commands.get(argv[1])  # type: ignore[attr-defined]
     assert found is not None and found.callback is not None and found.callback.__name__ == "worker"
+    options = {option for param in found.params for option in getattr(param, "opts", [])}
+    assert "--schedules" in options
 
 
 def test_worker_sets_only_settings_cxgov_reads(services: dict[str, dict[str, Any]]) -> None:

@@ -27,7 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from cxgov.client import CxgovClient, governed
 from cxgov.sandbox import Sandbox
-from cxgov.wire import Status
+from cxgov.wire import DrillInput, Status
+from workflows.drill import DrillWorkflow
 
 CXGOV = Path(sys.executable).parent / "cxgov"
 
@@ -83,6 +84,11 @@ async def test_killed_worker_mid_execute_leaves_exactly_one_refund(
     try:
         with worker_processes() as started:
             started.append(first := start_worker(env, tmp_path / "worker-1.log"))
+            # `cxgov worker` gates autonomy on reversal drills (rule 5): the refund's undo must pass one first.
+            drill = await client.client.execute_workflow(
+                DrillWorkflow.run, DrillInput(action="refund"), id=f"drill-refund-{uuid.uuid4()}", task_queue=task_queue
+            )
+            assert drill.passed, drill
             await client.start(request)
 
             async def refunds() -> dict[str, Any]:

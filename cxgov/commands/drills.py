@@ -1,0 +1,153 @@
+"""`cxgov drills`: reversal drill schedules, their results, and drills on demand."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from cxgov.charter import Charter, load_charter
+from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
+from cxgov.drills.ledger import DrillLedger, stale_reason
+from cxgov.errors import BadRequest
+from cxgov.schedules import cadence, drill_schedule_id, drilled_actions
+
+drills_app = typer.Typer(
+    help="Reversal drills: each reversible action's undo, proven on a sandbox fixture on a schedule.",
+    no_args_is_help=True,
+)
+
+
+def drill_rows(
+    charter: Charter, ledger: DrillLedger, *, now: datetime, next_runs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Per reversible action: cadence, last run and result, last pass, next run, overdue."""
+    rows = []
+    for action, every in drilled_actions(charter).items():
+        drills = ledger.drills(action=action)
+        latest, last_pass = drills.latest, drills.last_pass
+        stale = stale_reason(drills, max_age=charter.drills.max_age, now=now)
+        rows.append(
+            {
+                "action": action,
+                "schedule": drill_schedule_id(action),
+                "every": cadence(every),
+                "last_run": latest.finished if latest else None,
+                "result": None
+                if latest is None
+                else ("passed" if latest.passed else f"failed at {latest.failing_step}"),
+                "reason": latest.reason if latest is not None and not latest.passed else None,
+                "last_pass": last_pass.finished if last_pass else None,
+                "next_run": next_runs.get(action),
+                "overdue": stale is not None,
+                "why": stale,
+            }
+        )
+    return rows
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "never"
+
+
+@drills_app.command("list")
+@command
+def drills_list(as_json: JsonOpt = False) -> None:
+    """Per action: cadence, last run, result, last pass, next run; OVERDUE when the last pass is older than
+    drills.max_age, the last drill failed, or it never passed."""
+    config = settings()
+    charter = load_charter(config.charter_path)
+    next_runs = run_async(_next_runs(charter))
+    ledger = DrillLedger(config.audit_url)
+    try:
+        rows = drill_rows(charter, ledger, now=datetime.now(UTC), next_runs=next_runs)
+    finally:
+        ledger.close()
+    lines = [f"reversal drills (charter {charter.charter} v{charter.version}, max_age {charter.drills.max_age.days}d)"]
+    for row in rows:
+        flag = "  OVERDUE" if row["overdue"] else ""
+        lines.append(
+            f"  {row['action']:<18} every {row['every']:<5} last run {_when(row['last_run'])}  "
+            f"result {row['result'] or '-'}  last pass {_when(row['last_pass'])}  "
+            f"next {_when(row['next_run']) if row['next_run'] else 'no schedule'}{flag}"
+        )
+        if row["reason"]:
+            lines.append(f"      failed: {row['reason']}")
+    emit({"drills": rows}, "\n".join(lines))
+
+
+async def _next_runs(charter: Charter) -> dict[str, Any]:
+    from cxgov.client import connect
+    from cxgov.errors import CxgovError
+
+    try:
+        client = await connect(settings())
+    except CxgovError:
+        return {}
+    found: dict[str, Any] = {}
+    for action in drilled_actions(charter):
+        try:
+            description = await client.get_schedule_handle(drill_schedule_id(action)).describe()
+        except Exception:  # no schedule for this action (yet): shown as such
+            continue
+        upcoming = description.info.next_action_times
+        found[action] = upcoming[0] if upcoming else None
+    return found
+
+
+@drills_app.command("sync")
+@command
+def drills_sync(as_json: JsonOpt = False) -> None:
+    """Create, update and delete drill-<action> schedules to match the charter, and print what changed."""
+    from cxgov.client import connect
+    from cxgov.schedules import sync_drill_schedules
+
+    config = settings()
+    charter = load_charter(config.charter_path)
+
+    async def go() -> list[str]:
+        client = await connect(config)
+        return await sync_drill_schedules(client, charter, task_queue=config.task_queue)
+
+    changes = run_async(go())
+    emit({"changes": changes}, "\n".join(changes) or "nothing to change")
+
+
+@drills_app.command("run")
+@command
+def drills_run(
+    action: Annotated[str, typer.Argument(help="The reversible action to drill now, e.g. refund.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one reversal drill now and wait for its result (exit 1 when it fails)."""
+    from cxgov.client import connect
+    from cxgov.wire import DrillInput, DrillResult
+    from workflows.drill import DrillWorkflow
+
+    config = settings()
+    charter = load_charter(config.charter_path)
+    if action not in drilled_actions(charter):
+        known = ", ".join(drilled_actions(charter))
+        raise BadRequest(f"{action!r} is not a reversible action of charter v{charter.version} (drilled: {known})")
+
+    async def go() -> DrillResult:
+        client = await connect(config)
+        return await client.execute_workflow(
+            DrillWorkflow.run,
+            DrillInput(action=action),
+            id=f"{drill_schedule_id(action)}-run-{uuid.uuid4().hex[:8]}",
+            task_queue=config.task_queue,
+        )
+
+    result = run_async(go())
+    steps = ", ".join(f"{step.step} {'ok' if step.ok else 'FAILED'}" for step in result.steps)
+    text = (
+        f"drill of {action}: PASSED ({steps})"
+        if result.passed
+        else f"drill of {action}: FAILED at {result.failing_step}: {result.reason}"
+    )
+    emit(result.model_dump(mode="json"), text)
+    if not result.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,79 @@
+"""The reversal drill workflow: on a fresh sandbox fixture, execute an action, verify it, undo it, and prove
+the world is exactly as before. Started by the `drill-<action>` schedule or `cxgov drills run`."""
+
+from datetime import timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from cxgov.snapshots import describe_differences
+    from cxgov.wire import DrillInput, DrillPlan, DrillResult, DrillStepInput, DrillStepResult, StepRecord
+
+QUICK = timedelta(seconds=60)
+Step = Literal["execute", "verify", "compensate", "snapshot"]
+
+
+@workflow.defn(name="drill")
+class DrillWorkflow:
+    """One reversal drill of one action."""
+
+    @workflow.run
+    async def run(self, input: DrillInput) -> DrillResult:
+        started = workflow.now()
+        info = workflow.info()
+        plan: DrillPlan = await workflow.execute_activity(
+            "drill_prepare", input, result_type=DrillPlan, start_to_close_timeout=QUICK
+        )
+        steps: list[StepRecord] = []
+        failing: tuple[str, str] | None = None
+        if plan.problem is not None or plan.call is None:
+            failing = ("prepare", plan.problem or "no drill call")
+        else:
+            for step in ("execute", "verify", "compensate"):
+                done = await self._step(plan, step)
+                steps.append(StepRecord(step=step, ok=done.ok, summary=done.summary, at=workflow.now()))
+                if not done.ok:
+                    failing = (step, done.summary)
+                    break
+            if failing is None:
+                after = await self._step(plan, "snapshot")
+                differs = describe_differences(plan.before, after.world) if after.ok else after.summary
+                ok = after.ok and not differs
+                summary = (
+                    "the sandbox equals its snapshot" if ok else f"the sandbox differs from its snapshot: {differs}"
+                )
+                steps.append(StepRecord(step="verify_restored", ok=ok, summary=summary, at=workflow.now()))
+                if not ok:
+                    failing = ("verify_restored", summary)
+        result = DrillResult(
+            drill_id=f"{info.workflow_id}/{info.run_id}",
+            action=input.action,
+            charter_version=plan.charter_version,
+            started=started,
+            finished=workflow.now(),
+            passed=failing is None,
+            failing_step=failing[0] if failing else None,
+            reason=failing[1] if failing else None,
+            steps=steps,
+            workspace=plan.workspace,
+        )
+        await workflow.execute_activity(
+            "drill_record",
+            result,
+            start_to_close_timeout=QUICK,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+        return result
+
+    async def _step(self, plan: DrillPlan, step: Step) -> DrillStepResult:
+        assert plan.call is not None
+        result: DrillStepResult = await workflow.execute_activity(
+            "drill_step",
+            DrillStepInput(workspace=plan.workspace, call=plan.call, step=step),
+            result_type=DrillStepResult,
+            start_to_close_timeout=timedelta(seconds=plan.step_timeout_seconds),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        return result

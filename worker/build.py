@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,21 +55,24 @@ def build_worker(
     drills: DrillLedger | None = None,
     drill_workspace: Path | None = None,
     drill_connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
     The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
     and the tracing interceptor; the worker inherits both. With an `archive`, the worker also runs the
     audit archiver and the retention purge. With a drill ledger, it runs reversal drills (on sandbox files under
-    `drill_workspace`) and decisions take drill state into account (rule 5).
+    `drill_workspace`) and decisions take drill state into account (rule 5). `clock` (UTC now) is what
+    activities judge time by: recertification, reversal windows, drill age; tests pass their own.
     """
+    now = clock or (lambda: datetime.now(UTC))
     charters = CharterCache(charter_path)
-    gate = DrillGate(drills) if drills is not None else None
+    gate = DrillGate(drills, clock=now) if drills is not None else None
     authorize = AuthorizeActivities(
-        charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, drills=gate
+        charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, drills=gate, clock=now
     )
     reversal = ReversalActivities(
-        client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds
+        client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, clock=now
     )
     connector = ConnectorActivities(sandbox=sandbox)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
@@ -94,7 +98,7 @@ def build_worker(
     if archive is not None:
         from activities.audit import AuditActivities
 
-        audit = AuditActivities(client=client, archive=archive, charters=charters)
+        audit = AuditActivities(client=client, archive=archive, charters=charters, clock=now)
         activities += [audit.archive_closed, audit.purge_expired]
     return Worker(
         client,

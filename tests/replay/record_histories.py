@@ -1,0 +1,93 @@
+"""Record one JSON history per workflow path into tests/replay/histories/ (run by hand after a workflow change
+that is meant to be incompatible; normal changes go behind `workflow.patched()` and keep these files).
+
+    .venv/bin/python tests/replay/record_histories.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
+
+from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from cxgov.audit.store import AuditArchive  # noqa: E402
+from cxgov.client import CxgovClient, governed  # noqa: E402
+from cxgov.drills.ledger import DrillLedger  # noqa: E402
+from cxgov.sandbox import Sandbox  # noqa: E402
+from cxgov.wire import ArchiveInput, DrillInput  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.audit import AuditArchiveWorkflow  # noqa: E402
+from workflows.drill import DrillWorkflow  # noqa: E402
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL), search_attributes=SEARCH_ATTRIBUTE_KEYS, ui=False
+    )
+    work = Path(tempfile.mkdtemp())
+    box = Sandbox(work / "sandbox.db")
+    box.load_world(seed=SEED)
+    archive = AuditArchive(f"sqlite:///{work / 'audit.db'}")
+    ledger = DrillLedger(f"sqlite:///{work / 'audit.db'}")
+    temporal = governed(env.client)
+    queue = f"record-{uuid.uuid4()}"
+    worker = build_worker(
+        temporal,
+        task_queue=queue,
+        charter_path=CHARTER,
+        sandbox=box,
+        archive=archive,
+        drills=ledger,
+        drill_workspace=work / "drills",
+    )
+    client = CxgovClient(temporal, task_queue=queue, charter_path=CHARTER)
+    recorded: dict[str, str] = {}
+    async with worker:
+        drill = await temporal.execute_workflow(
+            DrillWorkflow.run, DrillInput(action="refund"), id=f"drill-refund-{uuid.uuid4()}", task_queue=queue
+        )
+        recorded["drill_passed"] = f"{drill.drill_id.split('/')[0]}"
+
+        async def act(name: str, action: str, params: dict[str, object]) -> str:
+            request = client.request(
+                actor="support-bot", action=action, customer="C-100", channel="chat", reason=name, params=params
+            )
+            state = await client.act(request, wait=20)
+            recorded[name] = state.action_id
+            return state.action_id
+
+        allowed = await act("action_completed", "refund", {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"})
+        await act("action_denied", "refund", {"order_id": "O-1001", "sku": "FINAL-SOCKS-3P", "amount": "12"})
+        escalated = await act(
+            "action_approved", "refund", {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "120"}
+        )
+        await client.decide(escalated, verdict="approve", person="omar", reason="refused attempt")
+        await client.decide(escalated, verdict="approve", person="ana", reason="approved")
+        await client.wait_settled(escalated, wait=20)
+        box.add_fault(action="book_appointment", step="verify")
+        await act("action_compensated", "book_appointment", {"clinic": "north", "slot": "2026-12-01T09:00"})
+        with contextlib.suppress(Exception):
+            await client.reverse(allowed, person="ana", reason="refused")
+        await client.reverse(allowed, person="farid", reason="reversed")
+        recorded["reversal_reversed"] = f"reverse-{allowed}"
+        archive_id = f"audit-archive-{uuid.uuid4()}"
+        await temporal.execute_workflow(AuditArchiveWorkflow.run, ArchiveInput(), id=archive_id, task_queue=queue)
+        recorded["audit_archive"] = archive_id
+        for name, workflow_id in recorded.items():
+            history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+            (HERE / "histories" / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {workflow_id}")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

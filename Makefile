@@ -34,6 +34,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.decisions
+	$(BIN)/python -m bench.audit_archive
 
 clean:
 	rm -rf $(VENV) .cxgov .pytest_cache .mypy_cache .ruff_cache

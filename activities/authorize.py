@@ -74,12 +74,15 @@ class AuthorizeActivities:
             )
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)
+            snapshot = connector.snapshot(call) if decision.outcome == Outcome.ALLOW else None
         except CxgovError as err:
             # Bad params that slipped past the client (or a charter changed in between), no connector, ...
             rule = "2-bad-params" if err.exit_code == 2 else "4-system-of-record"
             decision = _deny(rule, str(err), version=charter.version)
             return self._result(request, decision, charter=charter)
-        return self._result(typed, decision, charter=charter, amount=screened.amount)
+        result = self._result(typed, decision, charter=charter, amount=screened.amount)
+        result.snapshot = snapshot
+        return result
 
     def _result(
         self,

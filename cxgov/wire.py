@@ -113,8 +113,11 @@ class AuthorizeResult(BaseModel):
     reversal_owner: str | None = None
     reversal_owner_people: list[str] = Field(default_factory=list)
     step_timeout_seconds: float = 10.0
-    actor_kind: str | None = None
     """Start-to-close timeout of connector steps, from the worker's settings: how soon a crashed step is retried."""
+    actor_kind: str | None = None
+    """ai_agent, automation, integration, or person."""
+    snapshot: dict[str, Any] | None = None
+    """For an allowed action: the connector's snapshot, read with the facts, just before execute."""
 
 
 class ApprovalInput(BaseModel):

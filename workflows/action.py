@@ -169,16 +169,21 @@ class ActionWorkflow:
     async def _execute(self, auth: AuthorizeResult) -> ActionState:
         """Execute then verify; on failure after any effect, compensate (saga) and settle."""
         state = self._state
-        self._set_status(Status.EXECUTING)
+        # In-flight only for the milliseconds of execute and verify: not worth a visibility write; the charter
+        # version and amount go out with the settled status.
+        self._set_status(Status.EXECUTING, upsert=False)
         call = ConnectorCall(
             action_id=state.action_id, action=state.request.action, customer=state.request.customer, params=auth.params
         )
         step_timeout = timedelta(seconds=auth.step_timeout_seconds)
         retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
-        # The pre-action state, kept in the history: a reversal proves it restored exactly this.
-        state.snapshot = await workflow.execute_local_activity(
-            "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
-        )
+        # The pre-action state, kept in the history: a reversal proves it restored exactly this. Authorize took
+        # it for an allowed action; after an approval (minutes or hours later) it is taken afresh.
+        state.snapshot = auth.snapshot if self._plan is None else None
+        if state.snapshot is None:
+            state.snapshot = await workflow.execute_local_activity(
+                "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
+            )
         # Compensation is registered before execute runs: execute may fail after its effect landed.
         try:
             effect: EffectResult = await workflow.execute_activity(
@@ -232,10 +237,11 @@ class ActionWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    def _set_status(self, status: Status) -> None:
+    def _set_status(self, status: Status, *, upsert: bool = True) -> None:
         self._state.status = status
-        workflow.upsert_search_attributes([*self._pending_attributes, CX_STATUS.value_set(status.value)])
-        self._pending_attributes = []
+        if upsert:
+            workflow.upsert_search_attributes([*self._pending_attributes, CX_STATUS.value_set(status.value)])
+            self._pending_attributes = []
 
     def _step(self, step: Literal["execute", "verify", "compensate"], ok: bool, summary: str) -> None:
         self._state.steps.append(StepRecord(step=step, ok=ok, summary=summary, at=workflow.now()))

@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, check_action_id, prepare_request
+from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, run_async, settings
 from cxgov.commands.drills import drills_app
@@ -360,6 +361,10 @@ def demo() -> None:
     failures = run_async(run_tour(settings(), say=typer.echo))
     if failures:
         raise typer.Exit(1)
+
+
+app.command()(governance.questions)
+app.command()(governance.gaps)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

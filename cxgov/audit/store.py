@@ -8,6 +8,7 @@ chain has exactly one record at each seq, each chained to the one before.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from types import TracebackType
@@ -37,6 +38,7 @@ __all__ = [
     "ChainReport",
     "ExpiryReceipt",
     "ExportFormat",
+    "GapGroup",
     "RetentionStatus",
     "record_hash",
 ]
@@ -192,6 +194,41 @@ class AuditArchive:
         with self._db.reading() as connection:
             return int(connection.execute(select(func.count()).select_from(RECORDS).where(*conditions)).scalar_one())
 
+    def gap_summary(self) -> list[GapGroup]:
+        """Requests no rule covered (`action` records with gap=true), grouped by actor and action.
+
+        One GROUP BY for the counts and first/last times, then the latest record of each group as its example.
+
+        Returns:
+            The groups, most requests first (then by actor and action).
+        """
+        covered = [RECORDS.c.kind == "action", RECORDS.c.gap.is_(True)]
+        count = func.count().label("requests")
+        grouped = (
+            select(RECORDS.c.actor, RECORDS.c.action, count, func.min(RECORDS.c.time), func.max(RECORDS.c.time))
+            .where(*covered)
+            .group_by(RECORDS.c.actor, RECORDS.c.action)
+            .order_by(count.desc(), RECORDS.c.actor, RECORDS.c.action)
+        )
+        groups: list[GapGroup] = []
+        with self._db.reading() as connection:
+            for actor, action, requests, first, last in connection.execute(grouped).all():
+                same = [_same(RECORDS.c.actor, actor), _same(RECORDS.c.action, action)]
+                latest = select(RECORDS).where(*covered, *same).order_by(RECORDS.c.time.desc(), RECORDS.c.seq.desc())
+                result = connection.execute(latest.limit(1))
+                example = _public(tuple(result.keys()), result.one())
+                groups.append(
+                    GapGroup(
+                        actor=actor,
+                        action=action,
+                        count=int(requests),
+                        first_seen=from_db_time(first),
+                        last_seen=from_db_time(last),
+                        example=example,
+                    )
+                )
+        return groups
+
     def query(
         self,
         *,
@@ -258,6 +295,22 @@ class AuditArchive:
         """The archive against a retention policy: oldest record, count, and how many are past retention."""
         with self._db.reading() as connection:
             return retention_status(connection, retention_days=retention_days, now=now)
+
+
+@dataclass(frozen=True)
+class GapGroup:
+    """Requests no rule covered, of one actor and action: how many, first and last seen, the latest as example."""
+
+    actor: str | None
+    action: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    example: AuditRecordPublic
+
+
+def _same(column: ColumnElement[Any], value: object) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
 
 
 def _equal(**filters: str | None) -> list[ColumnElement[bool]]:

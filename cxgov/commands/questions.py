@@ -1,0 +1,307 @@
+"""`cxgov questions` and `cxgov gaps`: the one-page governance picture, and what it does not cover."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from cxgov.audit.store import AuditArchive
+from cxgov.charter import load_charter
+from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
+from cxgov.drills.ledger import DrillLedger
+from cxgov.errors import CxgovError, Unavailable
+from cxgov.gaps import GapReport, gap_report
+from cxgov.questions import (
+    ActionAnswer,
+    ActorAnswer,
+    Approver,
+    GovernanceAnswers,
+    Ladder,
+    Scope,
+    Trail,
+    answer_questions,
+    shown_url,
+    sqlite_file,
+)
+from cxgov.settings import Settings
+
+
+@contextmanager
+def _sources(config: Settings) -> Iterator[tuple[AuditArchive | None, DrillLedger | None]]:
+    """The archive and the drill ledger; (None, None) when the SQLite file does not exist (reading creates nothing).
+
+    Raises:
+        Unavailable: The database exists but cannot be opened (a guess would not be an answer).
+    """
+    url = config.audit_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        yield None, None
+        return
+    try:
+        archive = AuditArchive(url)
+        ledger = DrillLedger(url)
+    except (SQLAlchemyError, OSError) as err:
+        raise Unavailable(f"the audit archive at {shown_url(url)} cannot be opened ({type(err).__name__})") from None
+    try:
+        yield archive, ledger
+    finally:
+        ledger.close()
+        archive.close()
+
+
+@command
+def questions(
+    actor: Annotated[str | None, typer.Option(help="Only this actor or person, e.g. support-bot or omar.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer the three governance questions for every action of every actor (or one).
+
+    Scope: what the grant allows, for whom, up to what amount, with whose approval, under which signed charter.
+
+    Reversibility: how it is undone, until when, by whom, and when the undo last passed a reversal drill.
+
+    Auditability: where the attributed record is, how to pull it, how long it is kept, how many are archived.
+    """
+    config = settings()
+    charter = load_charter(config.charter_path)
+    with _sources(config) as (archive, ledger):
+        answers = answer_questions(
+            charter, trail=Trail.of(config), ledger=ledger, archive=archive, now=datetime.now(UTC), actor=actor
+        )
+    emit(answers.model_dump(mode="json"), "\n".join(questions_text(answers)))
+
+
+@command
+def gaps(as_json: JsonOpt = False) -> None:
+    """List what is not governed, or no longer proven: the gaps to close.
+
+    Requests no rule covered, grouped by actor and action, with counts, first and last seen, and an example.
+
+    Charter gaps, reversal drills overdue or failing, actors overdue for recertification, and the archive's lag.
+
+    Gaps are findings, not errors: the exit code is 0.
+    """
+    config = settings()
+    charter = load_charter(config.charter_path)
+    now = datetime.now(UTC)
+    with _sources(config) as (archive, ledger):
+        lag, why = run_async(_lag(config, archive, now=now))
+        report = gap_report(charter, archive=archive, ledger=ledger, now=now, lag=lag, notes=[why] if why else [])
+    emit({**report.model_dump(mode="json"), "findings": report.findings}, "\n".join(gaps_text(report)))
+
+
+async def _lag(
+    config: Settings, archive: AuditArchive | None, *, now: datetime
+) -> tuple[tuple[timedelta, int] | None, str | None]:
+    """The archive's lag behind Temporal (with no archive yet: every closed workflow), or None and why not."""
+    from cxgov.audit.sync import archive_lag, closed_query
+    from cxgov.client import connect
+
+    try:
+        client = await connect(config)
+        if archive is not None:
+            return await archive_lag(client, archive, now=now), None
+        closed = [execution.close_time async for execution in client.list_workflows(closed_query(since=None))]
+        oldest = min((moment for moment in closed if moment is not None), default=None)
+        return ((now - oldest) if oldest is not None else timedelta(0), len(closed)), None
+    except CxgovError:
+        return None, f"archive lag not checked: Temporal is not reachable at {config.temporal_address}"
+    except Exception as err:  # visibility refused the query, the namespace is missing, ...: a note, not a failure
+        first = str(err).splitlines()[0] if str(err) else ""
+        return None, f"archive lag not checked: {type(err).__name__}: {first}"
+
+
+# --- text ------------------------------------------------------------------------------------------------
+
+
+def _when(moment: datetime | None, *, seconds: bool = False) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _money(amount: Decimal) -> str:
+    return format(amount.normalize(), "f") if amount == amount.to_integral() else format(amount, "f")
+
+
+def _listed(values: list[str] | None) -> str:
+    return ", ".join(values) if values is not None else "any"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def questions_text(answers: GovernanceAnswers) -> list[str]:
+    """One block per actor, each fitting one screen."""
+    lines: list[str] = []
+    for actor in answers.actors:
+        if lines:
+            lines.append("")
+        lines += _actor_text(answers, actor)
+    return lines
+
+
+def _actor_text(answers: GovernanceAnswers, actor: ActorAnswer) -> list[str]:
+    if actor.kind == "person":
+        who = f"person, roles {', '.join(actor.roles) or 'none'}"
+    else:
+        who = f"{actor.kind}, owner {actor.owner}, recertify by {actor.recertify_by}"
+    if not actor.actions:
+        via = f" or role {', '.join(actor.roles)}" if actor.roles else ""
+        return [f"{actor.actor}  {who}: may take no action (deny by default: no grant covers {actor.actor}{via})"]
+    lines = [f"{actor.actor}  {who}: may take {_count(len(actor.actions), 'action')}"]
+    if actor.denied:
+        lines.append(f"  DENIED  every request: {actor.denied}")
+    signed = ", ".join(f"{s.function} {s.by} {s.on.isoformat()}" for s in answers.signoffs)
+    lines.append(f"  charter {answers.charter} v{answers.version}, signed off by {signed}")
+    audit = actor.actions[0].auditability
+    lines.append(f"  trail   Temporal history, namespace {audit.namespace} at {audit.temporal_address}; UI {audit.ui}")
+    lines.append(f"  archive {audit.archive}, kept {audit.retention_days} days")
+    for action in actor.actions:
+        lines += _action_text(answers, action)
+    return lines
+
+
+def _action_text(answers: GovernanceAnswers, answer: ActionAnswer) -> list[str]:
+    scope, drill, audit = answer.scope, answer.reversibility.drill, answer.auditability
+    lines = [f"  {answer.action}: {answer.summary}" if answer.summary else f"  {answer.action}"]
+    if scope.denied:
+        lines.append(f"    DENIED  {scope.denied}: every request is denied")
+    if scope.require_approval:
+        how = ", every request needs a person's approval"
+    else:
+        how = ", on its own" if scope.amount_param is None else ""  # else the amount line says
+    where = f"channels {_listed(scope.channels)}; segments {_listed(scope.segments)}"
+    skus = f"; never SKUs {', '.join(scope.excluded_skus)}" if scope.excluded_skus else ""
+    lines.append(f"    scope   grant to {scope.grant}{how}: {where}{skus}")
+    if scope.amount_param is not None and not scope.require_approval:
+        lines.append(f"    amount  {_amount_text(scope)}")
+    if scope.budget is not None:
+        parts = [f"{scope.budget.count} requests"] if scope.budget.count is not None else []
+        parts += [f"{_money(scope.budget.amount)} {scope.currency}"] if scope.budget.amount is not None else []
+        enforced = "" if scope.budget.enforced else " (in the charter; not enforced by this version)"
+        lines.append(f"    budget  {' and '.join(parts)} per rolling {scope.budget.per}{enforced}")
+    if scope.preconditions:
+        checks = "; ".join(f"{meaning} ({name})" for name, meaning in scope.preconditions.items())
+        lines.append(f"    checks  {checks}")
+    if scope.require_approval or scope.approve_above is not None or (drill is not None and drill.overdue):
+        lines.append(f"    ladder  {_ladder_text(scope.ladder, money=scope.amount_param is not None)}")
+    lines.append(f"    undo    {_undo_text(answer)}")
+    if drill is not None:
+        result = f"last run {_when(drill.last_run)} {drill.last_result}" if drill.last_run else "never run"
+        lines.append(
+            f"    drill   every {drill.every} ({drill.schedule}); {result}; last pass {_when(drill.last_pass)}"
+        )
+        failure = f" ({drill.last_failure})" if drill.last_failure else ""
+        if drill.overdue:
+            lines.append(f"            OVERDUE: {drill.overdue_because}{failure}; {drill.while_overdue}")
+    if audit.records is not None and audit.requests is not None:
+        other = audit.records - audit.requests
+        records = f"{_count(audit.requests, 'request')} archived" + (
+            f", and {other} refused attempt(s) or reversal(s)" if other else ""
+        )
+    else:
+        records = answers.archive_note or "no records yet"
+    lines.append(f"    audit   {records}; UI search: {audit.ui_search}")
+    lines.append(f"    pull    {audit.pull}")
+    return lines
+
+
+def _amount_text(scope: Scope) -> str:
+    currency, top, above = scope.currency, scope.max_amount, scope.approve_above
+    approval = "with approval" if scope.ladder is not None else "denied (no approval ladder)"
+    if above is not None and top is not None:
+        return (
+            f"up to {_money(above)} {currency} on its own; over {_money(above)} up to {_money(top)} {approval}; "
+            f"over {_money(top)} denied"
+        )
+    if above is not None:
+        return f"up to {_money(above)} {currency} on its own; over {_money(above)} {approval} (no maximum)"
+    if top is not None:
+        return f"up to {_money(top)} {currency} on its own; over {_money(top)} denied"
+    return f"any amount of {scope.amount_param} (the grant sets no limit)"
+
+
+def _ladder_text(ladder: Ladder | None, *, money: bool) -> str:
+    if ladder is None:
+        return "none: what needs approval is denied (the action has no approval ladder)"
+    steps = []
+    for step in ladder.steps:
+        people = ", ".join(_approver(person, money=money) for person in step.people) or "nobody"
+        steps.append(f"{step.role}{' covering' if step.covering else ''} ({people})")
+    return f"{' -> '.join(steps)}; {ladder.step_timeout} a step, then {ladder.on_timeout}"
+
+
+def _approver(approver: Approver, *, money: bool) -> str:
+    if not money:
+        return approver.person
+    if approver.approve_limit is None:
+        return f"{approver.person} (no money)"
+    return f"{approver.person} up to {_money(approver.approve_limit)}"
+
+
+def _undo_text(answer: ActionAnswer) -> str:
+    undo = answer.reversibility
+    owner = f"{undo.owner} ({', '.join(undo.owner_people) or 'nobody'})" if undo.owner else None
+    if undo.kind == "irreversible":
+        return f"cannot be undone (not drilled); procedure: {undo.procedure}; owner: {owner or 'none (charter gap)'}"
+    when = {
+        "always": "any time",
+        "window": f"within {undo.window} of completing",
+        "until": f"until {undo.until} ({undo.until_meaning})",
+    }[undo.kind]
+    return f"{when}, by {owner or 'nobody: no reversal owner (charter gap)'}: {undo.procedure}"
+
+
+def gaps_text(report: GapReport) -> list[str]:
+    """The report as text: one section per kind of gap, `none` for empty ones."""
+    lines = [f"gaps of charter {report.charter} v{report.version} at {_when(report.at)}: {report.findings} finding(s)"]
+    requests = sum(group.count for group in report.requests)
+    lines.append(
+        f"requests no rule covered: {_count(requests, 'request')} in {_count(len(report.requests), 'group')}"
+        if report.requests
+        else "requests no rule covered: none"
+    )
+    for group in report.requests:
+        lines.append(
+            f"  {group.actor} / {group.action}: {_count(group.count, 'request')}, "
+            f"first {_when(group.first_seen, seconds=True)}, last {_when(group.last_seen, seconds=True)}"
+        )
+        example = [group.example_action_id or "an action"]
+        example += [f"for {group.example_customer}"] if group.example_customer else []
+        example += [f"by {group.example_channel}"] if group.example_channel else []
+        asked = f", asked {group.example_reason!r}" if group.example_reason else ""
+        lines.append(f"    e.g. {' '.join(example)}{asked}: {group.example_decision or 'no reason recorded'}")
+    lines.append(f"charter gaps: {len(report.charter_gaps) or 'none'}")
+    lines += [f"  [{gap.kind}] {gap.subject}: {gap.detail}" for gap in report.charter_gaps]
+    lines.append(f"drills overdue or failing: {len(report.drills) or 'none'}")
+    for drill in report.drills:
+        result = f"last run {_when(drill.last_run)} {drill.last_result}" if drill.last_run else "never run"
+        lines.append(f"  {drill.action}: {drill.because}; {drill.consequence}")
+        lines.append(f"    every {drill.every}; {result}; last pass {_when(drill.last_pass)}")
+        if drill.last_failure:
+            lines.append(f"    failed: {drill.last_failure}")
+    lines.append(f"recertification overdue: {len(report.recertification) or 'none'}")
+    lines += [
+        f"  {item.actor} ({item.kind}, owner {item.owner}): due {item.recertify_by}, {item.days_overdue} day(s) ago; "
+        "every request it makes is denied until recertified"
+        for item in report.recertification
+    ]
+    lag = report.archive_lag
+    if lag is not None:
+        half = f"{lag.half_retention_seconds / 86400:g}"
+        state = "GAP: over half the retention" if lag.gap else f"within half the retention ({half}d)"
+        lines.append(
+            f"archive lag: {timedelta(seconds=round(lag.lag_seconds))}, "
+            f"{lag.unarchived} closed workflow(s) not yet archived; {state}"
+        )
+    lines += [f"note: {note}" for note in report.notes]
+    return lines

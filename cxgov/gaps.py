@@ -1,0 +1,218 @@
+"""Governance gaps: what the charter and the running system do not cover, or no longer prove.
+
+Requests no rule covered (from the audit archive), charter gaps (`charter check`), reversal drills that are
+overdue or failing (from the drill ledger), actors whose recertification is overdue, and an archive that lags
+Temporal by more than half the retention. Gaps are findings, not errors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from cxgov.audit.store import AuditArchive
+from cxgov.charter import Charter, charter_gaps
+from cxgov.drills.ledger import ActionDrills, DrillLedger
+from cxgov.questions import drill_answer
+from cxgov.schedules import drilled_actions
+
+RECERTIFICATION = "recertification-overdue"
+"""The charter gap kind reported in its own section (and only there)."""
+
+
+class _Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class GapRequests(_Finding):
+    """Requests of one actor and action that no rule covered (denied as gaps), with the latest as example."""
+
+    actor: str | None
+    action: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    example_action_id: str | None
+    example_customer: str | None
+    example_channel: str | None
+    example_reason: str | None
+    """Why the requester asked."""
+    example_decision: str | None
+    """Why no rule covered it (the decision's first reason)."""
+
+
+class CharterFinding(_Finding):
+    kind: str
+    subject: str
+    detail: str
+
+
+class DrillFinding(_Finding):
+    """A reversible action whose undo is not trusted now."""
+
+    action: str
+    every: str
+    last_run: datetime | None
+    last_result: str | None
+    last_pass: datetime | None
+    last_failure: str | None
+    because: str
+    """In short: never drilled, the last drill failed, or the last pass is too old."""
+    why: str
+    """The drill gate's own words (what decisions say)."""
+    consequence: str
+
+
+class RecertificationFinding(_Finding):
+    actor: str
+    kind: str
+    owner: str
+    recertify_by: str
+    days_overdue: int
+
+
+class ArchiveLag(_Finding):
+    """How far the archive is behind Temporal, and whether that is a gap (over half the retention)."""
+
+    lag_seconds: float
+    unarchived: int
+    half_retention_seconds: float
+    gap: bool
+
+
+class GapReport(_Finding):
+    charter: str
+    version: int
+    at: datetime
+    requests: list[GapRequests]
+    charter_gaps: list[CharterFinding]
+    drills: list[DrillFinding]
+    recertification: list[RecertificationFinding]
+    archive_lag: ArchiveLag | None
+    notes: list[str]
+
+    @property
+    def findings(self) -> int:
+        """How many gaps were found (an archive lag counts only when it is a gap)."""
+        lag = 1 if self.archive_lag is not None and self.archive_lag.gap else 0
+        return len(self.requests) + len(self.charter_gaps) + len(self.drills) + len(self.recertification) + lag
+
+
+def gap_requests(archive: AuditArchive) -> list[GapRequests]:
+    """Requests no rule covered, grouped by actor and action, most frequent first."""
+    found = []
+    for group in archive.gap_summary():
+        example = group.example
+        reasons = _json_list(example.reasons)
+        found.append(
+            GapRequests(
+                actor=group.actor,
+                action=group.action,
+                count=group.count,
+                first_seen=group.first_seen,
+                last_seen=group.last_seen,
+                example_action_id=example.action_id,
+                example_customer=example.customer,
+                example_channel=example.channel,
+                example_reason=example.reason,
+                example_decision=reasons[0] if reasons else None,
+            )
+        )
+    return found
+
+
+def drill_findings(charter: Charter, ledger: DrillLedger | None, *, now: datetime) -> list[DrillFinding]:
+    """Reversible actions whose last drill failed, never ran, or last passed longer ago than drills.max_age."""
+    found = []
+    for action in drilled_actions(charter):
+        record = ledger.drills(action=action) if ledger is not None else ActionDrills(action, None, None)
+        drill = drill_answer(charter, action, record, now=now)
+        if drill.stale_reason is None or drill.overdue_because is None or drill.while_overdue is None:
+            continue
+        found.append(
+            DrillFinding(
+                action=action,
+                every=drill.every,
+                last_run=drill.last_run,
+                last_result=drill.last_result,
+                last_pass=drill.last_pass,
+                last_failure=drill.last_failure,
+                because=drill.overdue_because,
+                why=drill.stale_reason,
+                consequence=drill.while_overdue,
+            )
+        )
+    return found
+
+
+def recertification_findings(charter: Charter, *, now: datetime) -> list[RecertificationFinding]:
+    """Actors whose recertification date has passed: every request they make is denied."""
+    today = now.date()
+    return [
+        RecertificationFinding(
+            actor=name,
+            kind=actor.kind,
+            owner=actor.owner,
+            recertify_by=actor.recertify_by.isoformat(),
+            days_overdue=(today - actor.recertify_by).days,
+        )
+        for name, actor in charter.actors.items()
+        if actor.recertify_by < today
+    ]
+
+
+def archive_lag_finding(charter: Charter, *, lag: timedelta, unarchived: int) -> ArchiveLag:
+    """The archive's lag behind Temporal; a gap once it is over half the retention (history would be lost)."""
+    half = timedelta(days=charter.retention_days) / 2
+    return ArchiveLag(
+        lag_seconds=lag.total_seconds(),
+        unarchived=unarchived,
+        half_retention_seconds=half.total_seconds(),
+        gap=lag > half,
+    )
+
+
+def gap_report(
+    charter: Charter,
+    *,
+    archive: AuditArchive | None,
+    ledger: DrillLedger | None,
+    now: datetime,
+    lag: tuple[timedelta, int] | None = None,
+    notes: list[str] | None = None,
+) -> GapReport:
+    """Every gap, from the charter, the archive (None: no archive yet), the ledger and the archive's lag.
+
+    Args:
+        lag: `archive_lag` (age of the oldest unarchived closed workflow, how many), or None when Temporal
+            was not asked (`notes` say why).
+        notes: What could not be checked, and why.
+    """
+    notes = list(notes or [])
+    if archive is None:
+        notes.append("no audit archive yet: no requests recorded")
+    return GapReport(
+        charter=charter.charter,
+        version=charter.version,
+        at=now,
+        requests=gap_requests(archive) if archive is not None else [],
+        charter_gaps=[
+            CharterFinding(kind=gap.kind, subject=gap.subject, detail=gap.detail)
+            for gap in charter_gaps(charter, today=now.date())
+            if gap.kind != RECERTIFICATION
+        ],
+        drills=drill_findings(charter, ledger, now=now),
+        recertification=recertification_findings(charter, now=now),
+        archive_lag=archive_lag_finding(charter, lag=lag[0], unarchived=lag[1]) if lag is not None else None,
+        notes=notes,
+    )
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]

@@ -1,0 +1,424 @@
+"""The three governance questions, answered for every action every actor may take.
+
+Scope (was it allowed, and who signed that off), Reversibility (can it be undone, by whom, and when did the
+undo last pass a drill), Auditability (where the attributed record is, how to pull it, how long it is kept).
+Every answer is read from the charter, the drill ledger and the audit archive; nothing is guessed, and
+Temporal need not be reachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import make_url
+
+from cxgov.audit.store import AuditArchive
+from cxgov.charter import PRECONDITIONS, Charter, Grant
+from cxgov.charter.models import UNTIL_EVENTS
+from cxgov.drills.ledger import ActionDrills, DrillLedger, stale_reason
+from cxgov.errors import BadRequest
+from cxgov.schedules import cadence, drill_schedule_id
+from cxgov.settings import Settings
+
+BUDGETS_ENFORCED = False
+"""Whether decisions enforce grant budgets yet (rule 4 has the seam; nothing feeds it in this version).
+Answers say so, because a budget the system does not enforce must not read as a limit."""
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Signature(_Answer):
+    """Who signed off the charter version, for which function, when."""
+
+    function: str
+    by: str
+    on: date
+
+
+class Approver(_Answer):
+    person: str
+    approve_limit: Decimal | None
+    """The largest amount this person may approve; None: no amount of money."""
+
+
+class LadderStep(_Answer):
+    role: str
+    people: list[Approver]
+    covering: str | None = None
+    """The ladder role this step covers for, when it is that role's coverage."""
+
+
+class Ladder(_Answer):
+    """Who decides when a request needs a human, in order, and what silence means."""
+
+    steps: list[LadderStep]
+    step_timeout: str
+    on_timeout: str
+
+
+class Budget(_Answer):
+    per: str
+    count: int | None
+    amount: Decimal | None
+    enforced: bool
+
+
+class Scope(_Answer):
+    """Was it allowed: the grant's limits, the action's exclusions, the actor's standing."""
+
+    grant: str
+    """Which grant applies: `actor <name>` or `role <name>` (the first in file order)."""
+    denied: str | None
+    """Why every request is denied whatever the grant says (recertification overdue, suspended)."""
+    currency: str
+    amount_param: str | None
+    max_amount: Decimal | None
+    approve_above: Decimal | None
+    require_approval: bool
+    segments: list[str] | None
+    """None: any segment."""
+    channels: list[str] | None
+    """None: any channel."""
+    budget: Budget | None
+    excluded_skus: list[str]
+    preconditions: dict[str, str]
+    """Declared precondition -> what it checks in the system of record."""
+    ladder: Ladder | None
+    """The action's approval ladder; None: nothing can be approved, so what needs approval is denied."""
+
+
+class Drill(_Answer):
+    """The action's reversal drill: cadence, last run and result, last pass, and whether the undo is trusted."""
+
+    every: str
+    schedule: str
+    last_run: datetime | None
+    last_result: str | None
+    """`passed`, or `failed at <step>`; None when never drilled."""
+    last_failure: str | None
+    last_pass: datetime | None
+    overdue: bool
+    overdue_because: str | None
+    """In short: never drilled, the last drill failed, or the last pass is older than drills.max_age."""
+    stale_reason: str | None
+    while_overdue: str | None
+    """What an overdue drill does to requests: they escalate, or are denied when there is no ladder."""
+
+
+class Reversibility(_Answer):
+    kind: str
+    window: str | None
+    until: str | None
+    until_meaning: str | None
+    procedure: str
+    owner: str | None
+    owner_people: list[str]
+    """Members of the owner role who may reverse it now (not suspended)."""
+    drill: Drill | None
+    """None for irreversible actions: there is nothing to drill."""
+
+
+class Auditability(_Answer):
+    trail: str
+    namespace: str
+    temporal_address: str
+    ui: str
+    ui_search: str
+    archive: str
+    """The archive's URL, without its password."""
+    retention_days: int
+    pull: str
+    """The command that pulls this actor's records of this action."""
+    records: int | None
+    """Archived records of this actor and action (requests, refused attempts, reversals); None: no archive yet."""
+    requests: int | None
+    """Of those, the actor's own requests (`action` records)."""
+
+
+class ActionAnswer(_Answer):
+    action: str
+    summary: str
+    scope: Scope
+    reversibility: Reversibility
+    auditability: Auditability
+
+
+class ActorAnswer(_Answer):
+    actor: str
+    kind: str
+    """ai_agent | automation | integration | person."""
+    owner: str | None
+    roles: list[str]
+    recertify_by: date | None
+    denied: str | None
+    actions: list[ActionAnswer]
+    """Empty: the actor may take no action (deny by default)."""
+
+
+class GovernanceAnswers(_Answer):
+    charter: str
+    version: int
+    signoffs: list[Signature]
+    currency: str
+    retention_days: int
+    drill_max_age: str
+    archive: str
+    archive_note: str | None
+    """Why there are no counts (no archive yet); None when counted."""
+    actors: list[ActorAnswer]
+
+
+@dataclass(frozen=True)
+class Trail:
+    """Where the trail lives, from the settings."""
+
+    namespace: str
+    temporal_address: str
+    ui: str
+    archive_url: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Trail:
+        return cls(
+            namespace=settings.namespace,
+            temporal_address=settings.temporal_address,
+            ui=settings.ui_address,
+            archive_url=settings.audit_url,
+        )
+
+
+def shown_url(url: str) -> str:
+    """A database URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy parses: shown as given, it holds no password we could find
+        return url
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases)."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def actor_names(charter: Charter) -> list[str]:
+    """Everyone who can act: the non-human actors, then the people (who act under their roles' grants)."""
+    return list(charter.actors) + [name for name in charter.people if name not in charter.actors]
+
+
+def grants_of(charter: Charter, actor: str) -> list[tuple[str, Grant]]:
+    """Every action `actor` may take, with the grant that applies (the first in file order), in charter order."""
+    person = charter.people.get(actor)
+    roles = person.roles if person is not None else []
+    found = []
+    for action in charter.actions:
+        grant = charter.grant_for(actor=actor, roles=roles, action=action)
+        if grant is not None:
+            found.append((action, grant))
+    return found
+
+
+def actor_denial(charter: Charter, actor: str, *, today: date) -> str | None:
+    """Why every request of `actor` is denied (rule 3), or None."""
+    known = charter.actors.get(actor)
+    if known is not None:
+        if known.suspended:
+            return f"suspended (owner {known.owner})"
+        if known.recertify_by < today:
+            return f"recertification overdue since {known.recertify_by.isoformat()} (owner {known.owner})"
+        return None
+    person = charter.people.get(actor)
+    return "suspended" if person is not None and person.suspended else None
+
+
+def ladder_of(charter: Charter, action: str) -> Ladder | None:
+    """The action's approval ladder as it runs: each role, then that role's coverage, with who may decide."""
+    approval = charter.actions[action].approval
+    if approval is None:
+        return None
+    steps = []
+    for role in approval.ladder:
+        steps.append(LadderStep(role=role, people=_approvers(charter, role)))
+        coverage = charter.roles[role].coverage if role in charter.roles else None
+        if coverage:
+            steps.append(LadderStep(role=coverage, people=_approvers(charter, coverage), covering=role))
+    return Ladder(steps=steps, step_timeout=cadence(approval.step_timeout), on_timeout=approval.on_timeout)
+
+
+def _approvers(charter: Charter, role: str) -> list[Approver]:
+    return [
+        Approver(person=name, approve_limit=charter.people[name].approve_limit)
+        for name in charter.members(role)
+        if not charter.people[name].suspended
+    ]
+
+
+def drill_answer(charter: Charter, action: str, drills: ActionDrills, *, now: datetime) -> Drill:
+    """The drill answer of one reversible action, from its ledger record."""
+    latest, last_pass = drills.latest, drills.last_pass
+    stale = stale_reason(drills, max_age=charter.drills.max_age, now=now)
+    because = while_overdue = None
+    if stale is not None:
+        if latest is None:
+            because = "never drilled"
+        elif not latest.passed:
+            because = f"the last drill failed at {latest.failing_step}"
+        else:
+            because = f"last passed longer ago than drills.max_age ({cadence(charter.drills.max_age)})"
+        while_overdue = (
+            "every request needs a person's approval until a drill passes"
+            if charter.actions[action].approval is not None
+            else "every request is denied until a drill passes (no approval ladder)"
+        )
+    return Drill(
+        every=cadence(charter.drill_every(action)),
+        schedule=drill_schedule_id(action),
+        last_run=latest.finished if latest is not None else None,
+        last_result=None if latest is None else ("passed" if latest.passed else f"failed at {latest.failing_step}"),
+        last_failure=latest.reason if latest is not None and not latest.passed else None,
+        last_pass=last_pass.finished if last_pass is not None else None,
+        overdue=stale is not None,
+        overdue_because=because,
+        stale_reason=stale,
+        while_overdue=while_overdue,
+    )
+
+
+def _scope(charter: Charter, action: str, grant: Grant, *, denied: str | None) -> Scope:
+    definition = charter.actions[action]
+    budget = grant.budget
+    return Scope(
+        grant=grant.grantee,
+        denied=denied,
+        currency=charter.currency,
+        amount_param=definition.amount_param,
+        max_amount=grant.max_amount,
+        approve_above=grant.approve_above,
+        require_approval=grant.require_approval,
+        segments=grant.segments,
+        channels=grant.channels,
+        budget=None
+        if budget is None
+        else Budget(per=cadence(budget.per), count=budget.count, amount=budget.amount, enforced=BUDGETS_ENFORCED),
+        excluded_skus=list(definition.excluded_skus),
+        preconditions={name: PRECONDITIONS[name] for name in definition.preconditions},
+        ladder=ladder_of(charter, action),
+    )
+
+
+def _reversibility(charter: Charter, action: str, drill: Drill | None) -> Reversibility:
+    reversal = charter.actions[action].reversal
+    owner = reversal.owner
+    return Reversibility(
+        kind=reversal.kind,
+        window=cadence(reversal.window) if reversal.window is not None else None,
+        until=reversal.until,
+        until_meaning=UNTIL_EVENTS.get(reversal.until) if reversal.until else None,
+        procedure=reversal.procedure,
+        owner=owner,
+        owner_people=[p for p in charter.members(owner) if not charter.people[p].suspended] if owner else [],
+        drill=drill,
+    )
+
+
+def _auditability(
+    charter: Charter, actor: str, action: str, trail: Trail, counts: tuple[int, int] | None
+) -> Auditability:
+    return Auditability(
+        trail="Temporal workflow history of each action (one workflow per action, id action-<uuid>)",
+        namespace=trail.namespace,
+        temporal_address=trail.temporal_address,
+        ui=trail.ui,
+        ui_search=f'CxActor = "{actor}" AND CxAction = "{action}"',
+        archive=shown_url(trail.archive_url),
+        retention_days=charter.retention_days,
+        pull=f"cxgov audit --actor {actor} --action {action} --since {charter.retention_days}d --format csv",
+        records=counts[0] if counts is not None else None,
+        requests=counts[1] if counts is not None else None,
+    )
+
+
+def answer_questions(
+    charter: Charter,
+    *,
+    trail: Trail,
+    ledger: DrillLedger | None,
+    archive: AuditArchive | None,
+    now: datetime,
+    actor: str | None = None,
+) -> GovernanceAnswers:
+    """Answer Scope, Reversibility and Auditability for every action of every actor (or of `actor`).
+
+    Reads the ledger once per drilled action and the archive with two counts per (actor, action).
+
+    Args:
+        trail: Where the trail lives (namespace, addresses, archive URL).
+        ledger: The drill ledger; None when there is none yet (every reversible action reads as never drilled).
+        archive: The audit archive; None when there is none yet (no counts: "no records yet").
+        now: The moment answered for: recertification and drill age are judged by it.
+        actor: Only this actor or person.
+
+    Raises:
+        BadRequest: `actor` is neither an actor nor a person of the charter.
+    """
+    names = actor_names(charter)
+    if actor is not None:
+        if actor not in names:
+            raise BadRequest(
+                f"unknown actor {actor!r}: charter {charter.charter} v{charter.version} names {', '.join(names)}",
+                field="actor",
+            )
+        names = [actor]
+    drills: dict[str, Drill] = {}
+    answers = []
+    for name in names:
+        denied = actor_denial(charter, name, today=now.date())
+        actions = []
+        for action, grant in grants_of(charter, name):
+            if action not in drills and charter.actions[action].reversal.kind != "irreversible":
+                record = ledger.drills(action=action) if ledger is not None else ActionDrills(action, None, None)
+                drills[action] = drill_answer(charter, action, record, now=now)
+            counts = None
+            if archive is not None:
+                counts = (
+                    archive.count(actor=name, action=action),
+                    archive.count(actor=name, action=action, kind="action"),
+                )
+            actions.append(
+                ActionAnswer(
+                    action=action,
+                    summary=charter.actions[action].summary,
+                    scope=_scope(charter, action, grant, denied=denied),
+                    reversibility=_reversibility(charter, action, drills.get(action)),
+                    auditability=_auditability(charter, name, action, trail, counts),
+                )
+            )
+        known = charter.actors.get(name)
+        person = charter.people.get(name)
+        answers.append(
+            ActorAnswer(
+                actor=name,
+                kind=known.kind if known is not None else "person",
+                owner=known.owner if known is not None else None,
+                roles=list(person.roles) if person is not None else [],
+                recertify_by=known.recertify_by if known is not None else None,
+                denied=denied,
+                actions=actions,
+            )
+        )
+    return GovernanceAnswers(
+        charter=charter.charter,
+        version=charter.version,
+        signoffs=[Signature(function=s.function, by=s.by, on=s.on) for s in charter.signoffs],
+        currency=charter.currency,
+        retention_days=charter.retention_days,
+        drill_max_age=cadence(charter.drills.max_age),
+        archive=shown_url(trail.archive_url),
+        archive_note="no records yet" if archive is None else None,
+        actors=answers,
+    )

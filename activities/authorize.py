@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from temporalio import activity
 
+from cxgov.budgets import BudgetLedger
 from cxgov.charter import Charter, CharterCache
 from cxgov.drills.ledger import DrillGate
 from cxgov.errors import CxgovError
-from cxgov.policy import Facts, decide, digest, screen
+from cxgov.policy import BudgetState, Facts, decide, digest, screen
 from cxgov.sandbox import Sandbox
 from cxgov.wire import (
     ActionRequest,
@@ -37,11 +39,14 @@ class AuthorizeActivities:
         step_timeout_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         drills: DrillGate | None = None,
+        budgets: BudgetLedger | None = None,
     ) -> None:
         self.charters = charters
         self.sandbox = sandbox
         self.drills = drills
         """Drill state for rule 5; None leaves it out (a worker without a drill ledger)."""
+        self.budgets = budgets
+        """Budget reservations for rule 4; None leaves budgets out (a worker without a budget ledger)."""
         self.step_timeout_seconds = step_timeout_seconds
         self.clock = clock
 
@@ -74,6 +79,22 @@ class AuthorizeActivities:
             )
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)
+            reserved = False
+            budget = screened.grant.budget
+            if self.budgets is not None and budget is not None and decision.outcome != Outcome.DENY:
+                exhausted = self.budgets.reserve(
+                    action_id=request.action_id,
+                    actor=request.actor,
+                    action=request.action,
+                    amount=screened.amount,
+                    budget=budget,
+                    now=now,
+                )
+                if exhausted is None:
+                    reserved = True
+                else:
+                    facts = replace(facts, budget=BudgetState(exhausted_reason=exhausted))
+                    decision = decide(charter, typed, facts, today=today)
             snapshot = connector.snapshot(call) if decision.outcome == Outcome.ALLOW else None
         except CxgovError as err:
             # Bad params that slipped past the client (or a charter changed in between), no connector, ...
@@ -82,7 +103,13 @@ class AuthorizeActivities:
             return self._result(request, decision, charter=charter)
         result = self._result(typed, decision, charter=charter, amount=screened.amount)
         result.snapshot = snapshot
+        result.budget_reserved = reserved
         return result
+
+    @activity.defn(name="release_budget")
+    def release_budget(self, action_id: str) -> bool:
+        """Give back the budget share of an action that ended without its effect."""
+        return self.budgets.release(action_id=action_id) if self.budgets is not None else False
 
     def _result(
         self,

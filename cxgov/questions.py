@@ -24,9 +24,9 @@ from cxgov.errors import BadRequest
 from cxgov.schedules import cadence, drill_schedule_id
 from cxgov.settings import Settings
 
-BUDGETS_ENFORCED = False
-"""Whether decisions enforce grant budgets yet (rule 4 has the seam; nothing feeds it in this version).
-Answers say so, because a budget the system does not enforce must not read as a limit."""
+BUDGETS_ENFORCED = True
+"""Decisions enforce grant budgets (rule 4, reserved in the budget ledger by the worker's authorize step).
+Kept as a flag so the answer never reads as a limit the system would not enforce."""
 
 
 class _Answer(BaseModel):

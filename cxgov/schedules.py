@@ -17,6 +17,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import Charter
 from cxgov.wire import ArchiveInput, DrillInput, RetentionInput
@@ -133,7 +134,13 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
         await handle.update(replace)
         changes.append(f"updated {schedule_id} (every {cadence(every)})")
     for schedule_id in sorted(existing - {drill_schedule_id(action) for action in wanted}):
-        await client.get_schedule_handle(schedule_id).delete()
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except RPCError as err:
+            # Gone already: a concurrent sync deleted it, or the listing (eventually consistent) lagged a delete.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            continue
         changes.append(f"deleted {schedule_id} (no reversible action of that name in charter v{charter.version})")
     return changes
 

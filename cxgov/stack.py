@@ -181,10 +181,12 @@ async def serve(
     try:
         client = await server.start() if server is not None else await connect(settings)
         from cxgov.audit.store import AuditArchive
+        from cxgov.budgets import BudgetLedger
         from cxgov.drills.ledger import DrillLedger
 
         archive = AuditArchive(settings.audit_url)
         drills = DrillLedger(settings.audit_url)
+        budgets = BudgetLedger(settings.audit_url)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
@@ -194,6 +196,7 @@ async def serve(
             archive=archive,
             drills=drills,
             drill_workspace=settings.home / "drills",
+            budgets=budgets,
         )
         if server is not None:
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
@@ -223,6 +226,7 @@ async def serve(
         say("stopped the worker")
         archive.close()
         drills.close()
+        budgets.close()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -118,6 +118,8 @@ class AuthorizeResult(BaseModel):
     """ai_agent, automation, integration, or person."""
     snapshot: dict[str, Any] | None = None
     """For an allowed action: the connector's snapshot, read with the facts, just before execute."""
+    budget_reserved: bool = False
+    """A share of the grant's budget was reserved; released if the action ends without its effect."""
 
 
 class ApprovalInput(BaseModel):

@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import AuthorizeActivities, ConnectorActivities, ReversalActivities
 from activities.drill import DrillActivities
+from cxgov.budgets import BudgetLedger
 from cxgov.charter import CharterCache
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from cxgov.sandbox import Sandbox
@@ -56,6 +57,7 @@ def build_worker(
     drill_workspace: Path | None = None,
     drill_connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
     clock: Callable[[], datetime] | None = None,
+    budgets: BudgetLedger | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
@@ -63,13 +65,19 @@ def build_worker(
     and the tracing interceptor; the worker inherits both. With an `archive`, the worker also runs the
     audit archiver and the retention purge. With a drill ledger, it runs reversal drills (on sandbox files under
     `drill_workspace`) and decisions take drill state into account (rule 5). `clock` (UTC now) is what
-    activities judge time by: recertification, reversal windows, drill age; tests pass their own.
+    activities judge time by: recertification, reversal windows, drill age; tests pass their own. With a
+    budget ledger, grants' budgets are enforced (rule 4).
     """
     now = clock or (lambda: datetime.now(UTC))
     charters = CharterCache(charter_path)
     gate = DrillGate(drills, clock=now) if drills is not None else None
     authorize = AuthorizeActivities(
-        charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, drills=gate, clock=now
+        charters=charters,
+        sandbox=sandbox,
+        step_timeout_seconds=step_timeout_seconds,
+        drills=gate,
+        clock=now,
+        budgets=budgets,
     )
     reversal = ReversalActivities(
         client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, clock=now
@@ -78,6 +86,7 @@ def build_worker(
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     activities: list[Callable[..., Any]] = [
         authorize.authorize,
+        authorize.release_budget,
         connector.snapshot,
         connector.execute,
         connector.verify,

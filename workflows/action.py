@@ -48,6 +48,8 @@ CX_CHANNEL = SearchAttributeKey.for_keyword("CxChannel")
 CX_CHARTER_VERSION = SearchAttributeKey.for_int("CxCharterVersion")
 
 MAX_REASON_CHARS = 2000
+RELEASES_BUDGET = frozenset({Status.DENIED, Status.EXPIRED, Status.COMPENSATED, Status.FAILED})
+"""Ends without the action's effect: its budget share is given back."""
 NON_RETRYABLE = ["ConnectorRefused", "BadRequest"]
 
 
@@ -76,6 +78,7 @@ class ActionWorkflow:
         self._eligible: list[str] = []
         self._verdict: ApprovalRecord | None = None
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []
+        self._budget_reserved = False
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
@@ -99,6 +102,7 @@ class ActionWorkflow:
         state.charter_version = auth.decision.charter_version
         state.digest = auth.digest
         state.actor_kind = auth.actor_kind
+        self._budget_reserved = auth.budget_reserved
         # Charter version and amount go out with the next status change: one upsert, not two.
         if auth.decision.charter_version is not None:
             self._pending_attributes.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
@@ -232,6 +236,10 @@ class ActionWorkflow:
         return Status.COMPENSATED if undone.undone else Status.FAILED
 
     async def _finish(self, status: Status) -> ActionState:
+        if self._budget_reserved and status in RELEASES_BUDGET:
+            await workflow.execute_local_activity(
+                "release_budget", self._state.action_id, result_type=bool, start_to_close_timeout=timedelta(seconds=30)
+            )
         self._set_status(status)
         self._state.settled_at = workflow.now()
         await workflow.wait_condition(workflow.all_handlers_finished)

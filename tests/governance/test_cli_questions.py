@@ -77,7 +77,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "  refund: Refund an order line to the original payment method",
         "    scope   grant to actor support-bot: channels chat, email; segments standard, gold; never SKUs FINAL-*, GIFT-*",
         "    amount  up to 50 USD on its own; over 50 up to 200 with approval; over 200 denied",
-        "    budget  300 requests and 5000 USD per rolling 1d (in the charter; not enforced by this version)",
+        "    budget  300 requests and 5000 USD per rolling 1d",
         "    ladder  support-lead (ana up to 1000, ben up to 300) -> duty-manager covering (carla up to 5000); "
         "4h a step, then deny",
         "    undo    until payout (the refund is paid out), by finance-ops (farid): "

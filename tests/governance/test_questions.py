@@ -75,7 +75,7 @@ def test_scope_of_a_support_bot_refund_is_the_grant_and_the_action(charter: Char
     assert scope.excluded_skus == ["FINAL-*", "GIFT-*"]
     assert scope.budget is not None
     assert (scope.budget.per, scope.budget.count, scope.budget.amount) == ("1d", 300, Decimal(5000))
-    assert scope.budget.enforced is False  # declared, but no decision reads it yet: the answer must say so
+    assert scope.budget.enforced is True  # the worker reserves each request's share in the budget ledger (rule 4)
     assert scope.denied is None
     assert scope.ladder is not None
     steps = [(s.role, s.covering, [(p.person, p.approve_limit) for p in s.people]) for s in scope.ladder.steps]

@@ -1,0 +1,224 @@
+"""Helpers of the reversal drill tests: a worker with a drill ledger, drill connectors whose undo only pretends,
+a clock that follows the time-skipping server's virtual time, and a Temporal namespace of one's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from google.protobuf.duration_pb2 import Duration
+from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, Stack
+from sqlmodel import Session
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from cxgov.charter import load_charter
+from cxgov.client import CxgovClient, governed
+from cxgov.drills.ledger import DrillLedger
+from cxgov.sandbox import Sandbox
+from cxgov.sandbox.connectors.base import SandboxConnector
+from cxgov.sandbox.store import CONNECTOR_TYPES
+from cxgov.wire import ActionRequest, CompensateResult, ConnectorCall, DrillInput, DrillResult
+from worker import build_worker
+from workflows.drill import DrillWorkflow
+
+T = TypeVar("T")
+
+DRILLED = ("refund", "change_address", "cancel_order", "book_appointment")
+"""The reference charter's reversible actions: each has a `drill-<action>` schedule and a drill fixture."""
+REFUND_TEE_40 = {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"}
+"""support-bot may refund this without approval (40 is within approve_above 50) while its undo is trusted."""
+BOOK_NORTH_9 = {"clinic": "north", "slot": "2026-12-01T09:00"}
+"""A slot with one seat left; book_appointment has no approval ladder."""
+
+
+@dataclass
+class DrillStack(Stack):
+    """A stack whose worker runs reversal drills and records them in `ledger`; decisions read it (rule 5)."""
+
+    ledger: DrillLedger
+    workspace: Path
+    """Where the worker's drills put their own sandbox files."""
+
+
+DrillStackFactory = Callable[..., Awaitable[DrillStack]]
+"""The `drill_stack` fixture: `await drill_stack(temporal=..., charter_path=..., connector_types=..., clock=...)`."""
+
+
+async def start_drill_stack(
+    temporal: Client,
+    sandbox: Sandbox,
+    *,
+    ledger: DrillLedger,
+    workspace: Path,
+    charter_path: Path = CHARTER,
+    connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> tuple[DrillStack, Worker]:
+    """A worker with a drill ledger on its own task queue; `connector_types` are those drills use."""
+    client = governed(temporal)
+    task_queue = f"test-drills-{uuid.uuid4()}"
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        charter_path=charter_path,
+        sandbox=sandbox,
+        executor=ThreadPoolExecutor(max_workers=8),
+        drills=ledger,
+        drill_workspace=workspace,
+        drill_connector_types=connector_types,
+        clock=clock,
+    )
+    stack = DrillStack(
+        client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path),
+        temporal=client,
+        sandbox=sandbox,
+        task_queue=task_queue,
+        charter_path=charter_path,
+        ledger=ledger,
+        workspace=workspace,
+    )
+    return stack, worker
+
+
+async def run_drill(stack: Stack, action: str) -> DrillResult:
+    """Run one reversal drill of `action` now (as `cxgov drills run` does) and return its result."""
+    return await stack.temporal.execute_workflow(
+        DrillWorkflow.run,
+        DrillInput(action=action),
+        id=f"drill-{action}-test-{uuid.uuid4().hex[:8]}",
+        task_queue=stack.task_queue,
+    )
+
+
+def request(
+    stack: Stack, *, action: str = "refund", params: dict[str, Any] | None = None, **fields: Any
+) -> ActionRequest:
+    """A support-bot request by chat for customer C-100 (default: refund 40 on the tee)."""
+    values: dict[str, Any] = {"actor": "support-bot", "customer": "C-100", "channel": "chat", "reason": "asked"}
+    chosen = params if params is not None else (dict(REFUND_TEE_40) if action == "refund" else {})
+    return stack.client.request(action=action, params=chosen, **{**values, **fields})
+
+
+class UndoSwitch:
+    """Whether a `pretending` connector's undo only pretends (on by default); tests flip it between drills."""
+
+    def __init__(self, *, broken: bool = True) -> None:
+        self.broken = broken
+
+
+def pretending(base: type[SandboxConnector[Any]], switch: UndoSwitch | None = None) -> type[SandboxConnector[Any]]:
+    """`base` with a compensate that reports success but changes nothing while `switch` is broken."""
+    flag = switch or UndoSwitch()
+
+    class Pretending(base):  # type: ignore[valid-type,misc]
+        def _undo(self, session: Session, call: ConnectorCall, effect: Any) -> CompensateResult:
+            if flag.broken:
+                return CompensateResult(undone=True, summary=f"said the {self.effect_noun} was undone; it was not")
+            result: CompensateResult = super()._undo(session, call, effect)
+            return result
+
+    Pretending.__name__ = f"Pretending{base.__name__}"
+    return Pretending
+
+
+def connector_types_with(*replacements: type[SandboxConnector[Any]]) -> list[type[SandboxConnector[Any]]]:
+    """The five reference connectors, with each replacement standing in for the one of its action."""
+    by_action = {kind.action: kind for kind in replacements}
+    return [by_action.get(kind.action, kind) for kind in CONNECTOR_TYPES]
+
+
+class VirtualClock:
+    """UTC now on the time-skipping server's virtual clock, for `build_worker(clock=...)`.
+
+    A drill's `finished` is the drill workflow's `workflow.now()`, which is virtual under time skipping, while
+    rule 5 compares it with the worker's clock. A wall clock would never see 90 days pass, and a wall clock
+    plus a fixed offset would see even a drill that passed just now as 90 days old. This clock is the wall
+    clock plus the virtual clock's lead, re-read with `sync()` after each skip, so both sides agree.
+    """
+
+    def __init__(self, env: WorkflowEnvironment) -> None:
+        self.env = env
+        self.lead = timedelta(0)
+
+    async def sync(self) -> datetime:
+        virtual = await self.env.get_current_time()
+        self.lead = virtual - datetime.now(UTC)
+        return virtual
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.lead
+
+
+def write_charter(tmp_path: Path, *replacements: tuple[str, str], name: str = "charter.yaml") -> Path:
+    """The reference charter with exact text replacements, as version 4 (each `old` must occur exactly once)."""
+    text = CHARTER.read_text()
+    for old, new in (("version: 3 ", "version: 4 "), *replacements):
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {CHARTER}"
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    assert load_charter(path).version == 4
+    return path
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0, what: str = ""
+) -> T:
+    """Call `probe` until `accept` holds for its answer; fail after `within` seconds with the last answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = 0.02
+    while True:
+        answer = await probe()
+        if accept(answer):
+            return answer
+        if loop.time() >= deadline:
+            raise AssertionError(f"not within {within}s: {what or probe}; last answer: {answer!r}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+
+
+async def own_namespace(env: WorkflowEnvironment) -> Client:
+    """A fresh namespace on the dev server, so `drill-<action>` schedule ids collide with no other test."""
+    name = f"drills-{uuid.uuid4().hex[:12]}"
+    await env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
+    )
+    config = env.client.config()
+    config["namespace"] = name
+    return governed(Client(**config))
+
+
+async def schedule_ids(client: Client) -> set[str]:
+    """The ids of the namespace's schedules as visibility lists them (eventually consistent)."""
+    return {listed.id async for listed in await client.list_schedules()}
+
+
+async def delete_schedules(client: Client) -> None:
+    """Delete what a test left scheduled in its namespace."""
+    for schedule_id in await schedule_ids(client):
+        with contextlib.suppress(RPCError):
+            await client.get_schedule_handle(schedule_id).delete()
+
+
+async def terminate_running(client: Client, task_queue: str) -> None:
+    """Terminate what a test left running (actions awaiting approval): other tests list pending approvals."""
+    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id).terminate(reason="test finished")

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cxgov.audit.store import AuditArchive
+from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
@@ -26,6 +34,7 @@ from workflows.action import (
     CX_STATUS,
 )
 
+T = TypeVar("T")
 BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
 TEMPORAL_TEST_SERVER = BIN / "temporal-test-server"
@@ -72,3 +81,51 @@ async def start_stack(
         charter_path=charter_path,
     )
     return stack, worker
+
+
+def write_charter(tmp_path: Path, *replacements: tuple[str, str], name: str = "charter.yaml") -> Path:
+    """The reference charter with exact text replacements, bumped to version 4; it must still load (signed).
+
+    Each `old` must occur exactly once in the reference text, so a changed reference fails loudly here.
+    """
+    text = CHARTER.read_text()
+    for old, new in (("version: 3 ", "version: 4 "), *replacements):
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {CHARTER}"
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    assert load_charter(path).version == 4
+    return path
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0, what: str = ""
+) -> T:
+    """Call `probe` until `accept` holds for its answer; fail after `within` seconds with the last answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = 0.02
+    while True:
+        answer = await probe()
+        if accept(answer):
+            return answer
+        if loop.time() >= deadline:
+            raise AssertionError(f"not within {within}s: {what or probe}; last answer: {answer!r}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+
+
+async def own_namespace(env: WorkflowEnvironment, *, prefix: str) -> Client:
+    """A fresh namespace on the dev server with cxgov's search attributes: a test that lists workflows or
+    schedules then sees only its own. The client is plain (wrap it with `governed` where needed)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    await env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
+    )
+    config = env.client.config()
+    config["namespace"] = name
+    return Client(**config)

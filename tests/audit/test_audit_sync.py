@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED, Stack, start_stack
+from harness import CHARTER, SEED, Stack, own_namespace, start_stack
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.audit.store import AuditArchive
@@ -31,27 +28,6 @@ from workflows.audit import AuditArchiveWorkflow
 _KINDS = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
 
 
-async def own_namespace(env: WorkflowEnvironment) -> Client:
-    """A fresh namespace, so the archive sees only this test's workflows."""
-    name = f"audit-{uuid.uuid4().hex[:12]}"
-    await env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=_days(1))
-    )
-    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
-    )
-    config = env.client.config()
-    config["namespace"] = name
-    return Client(**config)
-
-
-def _days(days: int) -> Any:
-    from google.protobuf.duration_pb2 import Duration
-
-    return Duration(seconds=days * 86400)
-
-
 @dataclass
 class ArchivedStack:
     stack: Stack
@@ -60,7 +36,7 @@ class ArchivedStack:
 
 @pytest_asyncio.fixture
 async def archived(dev_env: WorkflowEnvironment, archive: AuditArchive, tmp_path: Path) -> AsyncIterator[ArchivedStack]:
-    client = await own_namespace(dev_env)
+    client = await own_namespace(dev_env, prefix="audit")
     box = Sandbox(tmp_path / "sandbox.db")
     box.load_world(seed=SEED)
     stack, worker = await start_stack(client, box, charter_path=CHARTER, archive=archive)

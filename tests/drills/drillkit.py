@@ -3,7 +3,6 @@ a clock that follows the time-skipping server's virtual time, and a Temporal nam
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,17 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from google.protobuf.duration_pb2 import Duration
-from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, Stack
+from harness import CHARTER, Stack
+from harness import own_namespace as fresh_namespace
 from sqlmodel import Session
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
@@ -161,48 +157,9 @@ class VirtualClock:
         return datetime.now(UTC) + self.lead
 
 
-def write_charter(tmp_path: Path, *replacements: tuple[str, str], name: str = "charter.yaml") -> Path:
-    """The reference charter with exact text replacements, as version 4 (each `old` must occur exactly once)."""
-    text = CHARTER.read_text()
-    for old, new in (("version: 3 ", "version: 4 "), *replacements):
-        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {CHARTER}"
-        text = text.replace(old, new)
-    path = tmp_path / name
-    path.write_text(text)
-    assert load_charter(path).version == 4
-    return path
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0, what: str = ""
-) -> T:
-    """Call `probe` until `accept` holds for its answer; fail after `within` seconds with the last answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    delay = 0.02
-    while True:
-        answer = await probe()
-        if accept(answer):
-            return answer
-        if loop.time() >= deadline:
-            raise AssertionError(f"not within {within}s: {what or probe}; last answer: {answer!r}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
-
-
 async def own_namespace(env: WorkflowEnvironment) -> Client:
-    """A fresh namespace on the dev server, so `drill-<action>` schedule ids collide with no other test."""
-    name = f"drills-{uuid.uuid4().hex[:12]}"
-    await env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
-    )
-    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
-    )
-    config = env.client.config()
-    config["namespace"] = name
-    return governed(Client(**config))
+    """A fresh namespace, so `drill-<action>` schedule ids collide with no other test."""
+    return governed(await fresh_namespace(env, prefix="drills"))
 
 
 async def schedule_ids(client: Client) -> set[str]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from drillkit import DrillStack, VirtualClock, request, run_drill, start_drill_stack, write_charter
+from drillkit import DrillStack, VirtualClock, request, run_drill, start_drill_stack
+from harness import write_charter
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.drills.ledger import DrillLedger

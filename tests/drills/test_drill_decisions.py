@@ -14,8 +14,8 @@ from drillkit import (
     pretending,
     request,
     run_drill,
-    write_charter,
 )
+from harness import write_charter
 
 from cxgov.sandbox.connectors import RefundConnector
 from cxgov.wire import ActionState, Outcome, Status

@@ -19,12 +19,10 @@ from drillkit import (
     DRILLED,
     DrillStackFactory,
     delete_schedules,
-    eventually,
     own_namespace,
     schedule_ids,
-    write_charter,
 )
-from harness import CHARTER
+from harness import CHARTER, eventually, write_charter
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
 from govkit import Outcome, in_process
-from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from harness import CHARTER, SEED
+from harness import own_namespace as fresh_namespace
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,18 +31,9 @@ NO_SUCH_ACTION = "unknown action 'close_account': charter acme-retail declares n
 
 
 async def own_namespace(env: WorkflowEnvironment) -> tuple[str, Client]:
-    """A fresh namespace with cxgov's search attributes, so the archive and the lag see only this test's runs."""
-    name = f"governance-{uuid.uuid4().hex[:12]}"
-    await env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
-    )
-    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
-    )
-    config = env.client.config()
-    config["namespace"] = name
-    return name, governed(Client(**config))
+    """A fresh namespace, so the archive and the lag see only this test's runs."""
+    client = await fresh_namespace(env, prefix="governance")
+    return client.namespace, governed(client)
 
 
 async def test_questions_and_gaps_answer_for_what_really_ran(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import CHARTER, Stack
+from harness import Stack, eventually
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cxgov.charter import load_charter
 from cxgov.wire import ActionRequest, ActionState, ApprovalInput, ApprovalResult
 
 T = TypeVar("T")
@@ -29,44 +26,12 @@ BOOK_NORTH_9 = {"clinic": "north", "slot": "2026-12-01T09:00"}
 SHARE_FIELDS = {"recipient": "insights-partner-inc", "fields": ["name", "segment"]}
 
 
-def write_charter(tmp_path: Path, *replacements: tuple[str, str], name: str = "charter.yaml") -> Path:
-    """The reference charter with exact text replacements, bumped to version 4; it must still load (signed).
-
-    Each `old` must occur exactly once in the reference text, so a changed reference fails loudly here.
-    """
-    text = CHARTER.read_text()
-    for old, new in (("version: 3 ", "version: 4 "), *replacements):
-        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {CHARTER}"
-        text = text.replace(old, new)
-    path = tmp_path / name
-    path.write_text(text)
-    assert load_charter(path).version == 4
-    return path
-
-
 def request(stack: Stack, *, actor: str = "support-bot", action: str = "refund", **fields: Any) -> ActionRequest:
     """A request through the stack's client (so rule 2 is checked before anything starts)."""
     defaults: dict[str, Any] = {"customer": "C-100", "channel": "chat", "reason": "customer asked"}
     if action == "refund":
         defaults["params"] = dict(REFUND_TEE)
     return stack.client.request(actor=actor, action=action, **{**defaults, **fields})
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float = 10.0, what: str = ""
-) -> T:
-    """Call `probe` until `accept` holds for its answer; fail after `within` seconds with the last answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    delay = 0.02
-    while True:
-        answer = await probe()
-        if accept(answer):
-            return answer
-        if loop.time() >= deadline:
-            raise AssertionError(f"not within {within}s: {what or probe}; last answer: {answer!r}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
 
 
 async def settled(stack: Stack, action_id: str, *, within: float = 20.0) -> ActionState:

@@ -16,9 +16,8 @@ from action_kit import (
     closed,
     request,
     settled,
-    write_charter,
 )
-from harness import Stack
+from harness import Stack, write_charter
 
 from cxgov.client import CxgovClient
 from cxgov.errors import BadRequest, NotFound

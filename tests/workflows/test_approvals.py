@@ -13,9 +13,8 @@ from action_kit import (
     closed,
     history_updates,
     request,
-    write_charter,
 )
-from harness import SEED, Stack
+from harness import SEED, Stack, write_charter
 
 from cxgov.errors import Denied
 from cxgov.wire import ActionState, ApprovalRecord, Outcome, Status

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from action_kit import REFUND_JACKET_120, SHARE_FIELDS, eventually, request, write_charter
-from harness import Stack, start_stack
+from action_kit import REFUND_JACKET_120, SHARE_FIELDS, request
+from harness import Stack, eventually, start_stack, write_charter
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from action_kit import REFUND_JACKET_120, eventually, request
-from harness import Stack
+from action_kit import REFUND_JACKET_120, request
+from harness import Stack, eventually
 from temporalio.client import WorkflowExecution
 
 from cxgov.wire import Status

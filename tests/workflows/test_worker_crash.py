@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from action_kit import REFUND_TEE, eventually
-from harness import CHARTER, SEED
+from action_kit import REFUND_TEE
+from harness import CHARTER, SEED, eventually
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.client import CxgovClient, governed

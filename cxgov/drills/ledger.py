@@ -1,6 +1,6 @@
 """The drill ledger: every reversal drill's result, and the drill state decisions read (rule 5).
 
-Stored with sqlmodel next to the audit archive (CXGOV_DATABASE_URL, or SQLite under CXGOV_HOME).
+Stored with sqlmodel in the audit archive's database (CXGOV_DATABASE_URL, or SQLite under CXGOV_HOME).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, event
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
+from cxgov.audit.database import ArchiveDatabase
 from cxgov.policy import DrillState
 from cxgov.wire import DrillResult
 
@@ -47,35 +47,16 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _engine(url: str) -> Engine:
-    if url.startswith(("postgres://", "postgresql://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection: object, _record: object) -> None:
-            cursor = connection.cursor()  # type: ignore[attr-defined]
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 class DrillLedger:
     """Records drill results; answers "is this action's undo currently trusted?"."""
 
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
+        self.database = ArchiveDatabase(url)
+        self.engine = self.database.engine
         SQLModel.metadata.create_all(self.engine, tables=[SQLModel.metadata.tables["drill_run"]])
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.close()
 
     def record(self, *, result: DrillResult) -> bool:
         """Store a drill result once (idempotent by drill id); False when it was already there."""

@@ -19,12 +19,26 @@ MAX_SOURCE_BYTES = 5_000_000
 
 
 class YamlSource:
-    """A parsed YAML document as plain Python data, plus the line of every key and list item."""
+    """A parsed YAML document as plain Python data, and the line of every key and list item.
 
-    def __init__(self, *, path: str, data: Any, lines: dict[Loc, int]) -> None:
+    The data comes from the fast (C) safe loader; the lines from ruamel's round-trip parser, which is about a
+    hundred times slower, so they are worked out only when an error needs one.
+    """
+
+    def __init__(self, *, path: str, data: Any, text: str) -> None:
         self.path = path
         self.data = data
-        self.lines = lines
+        self._text = text
+        self._lines: dict[Loc, int] | None = None
+
+    @property
+    def lines(self) -> dict[Loc, int]:
+        """(key, index, ...) -> 1-based line, for every key and list item of the document."""
+        if self._lines is None:
+            lines: dict[Loc, int] = {}
+            _plain(YAML(typ="rt").load(self._text), (), lines)
+            self._lines = lines
+        return self._lines
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of the deepest known key on `loc` (1-based), or None."""
@@ -79,9 +93,8 @@ def load_yaml(path: Path, error_type: type[SourceError]) -> YamlSource:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise error_type(f"is not UTF-8 text (byte {err.start})", path=shown) from None
-    yaml = YAML(typ="rt")
     try:
-        document = yaml.load(text)
+        document = _fast_yaml().load(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -91,26 +104,33 @@ def load_yaml(path: Path, error_type: type[SourceError]) -> YamlSource:
         raise error_type(f"YAML syntax error: {err}", path=shown) from None
     if document is None:
         raise error_type("is empty", path=shown)
-    lines: dict[Loc, int] = {}
-    data = _plain(document, (), lines)
-    return YamlSource(path=shown, data=data, lines=lines)
+    return YamlSource(path=shown, data=_plain(document, (), None), text=text)
 
 
-def _plain(node: Any, loc: Loc, lines: dict[Loc, int]) -> Any:
-    if isinstance(node, CommentedMap):
+def _fast_yaml() -> YAML:
+    """ruamel's safe loader, on its C extension (ruamel.yaml.clib) when installed."""
+    try:
+        return YAML(typ="safe", pure=False)
+    except Exception:  # no C extension: the pure-Python safe loader is still several times faster than rt
+        return YAML(typ="safe", pure=True)
+
+
+def _plain(node: Any, loc: Loc, lines: dict[Loc, int] | None) -> Any:
+    """Plain dicts (string keys), lists and scalars; with `lines`, record the line of each key and item."""
+    if isinstance(node, dict):
         out: dict[Any, Any] = {}
         for key, value in node.items():
-            line, _col = node.lc.key(key)
             child = (*loc, str(key))
-            lines[child] = line + 1
+            if lines is not None and isinstance(node, CommentedMap):
+                lines[child] = node.lc.key(key)[0] + 1
             out[str(key) if not isinstance(key, str) else key] = _plain(value, child, lines)
         return out
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, list):
         items = []
         for index, value in enumerate(node):
-            line, _col = node.lc.item(index)
             child = (*loc, index)
-            lines[child] = line + 1
+            if lines is not None and isinstance(node, CommentedSeq):
+                lines[child] = node.lc.item(index)[0] + 1
             items.append(_plain(value, child, lines))
         return items
     if isinstance(node, str):

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import make_url
+
 SEARCH_ATTRIBUTES: dict[str, str] = {
     "CxActor": "Keyword",
     "CxAction": "Keyword",
@@ -94,3 +96,11 @@ class Settings:
         """Temporal UI address: the frontend port + 1000."""
         host, _, port = self.temporal_address.rpartition(":")
         return f"http://{host or 'localhost'}:{int(port) + 1000}"
+
+
+def shown_url(url: str) -> str:
+    """A database URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy parses: shown as given, it holds no password we could find
+        return url

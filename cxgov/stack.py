@@ -23,7 +23,7 @@ from cxgov.client import connect
 from cxgov.errors import Unavailable
 from cxgov.sandbox import Sandbox
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
-from cxgov.settings import SEARCH_ATTRIBUTES, Settings
+from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
 
 READY_TIMEOUT = 60.0
@@ -138,15 +138,6 @@ async def set_retention(client: Client, *, namespace: str, days: int) -> None:
     )
 
 
-def _shown(url: str) -> str:
-    """A database URL without its password."""
-    head, at, tail = url.rpartition("@")
-    if not at:
-        return url
-    scheme, _, credentials = head.partition("://")
-    return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
-
-
 def open_sandbox(settings: Settings, *, seed: Path | None) -> tuple[Sandbox, str]:
     """Open the sandbox; seed it from `seed` (explicit) or from the default seed when it is empty."""
     sandbox = Sandbox(settings.sandbox_path)
@@ -203,7 +194,7 @@ async def serve(
             say(f"Temporal UI          {settings.ui_address}")
         say(f"charter              {charter.charter} v{charter.version} ({settings.charter_path})")
         say(f"sandbox              {seeded}")
-        say(f"audit archive        {_shown(settings.audit_url)}")
+        say(f"audit archive        {shown_url(settings.audit_url)}")
         async with worker:
             if server is not None:
                 await set_retention(client, namespace=settings.namespace, days=NAMESPACE_RETENTION_DAYS)

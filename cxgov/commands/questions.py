@@ -11,25 +11,15 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from cxgov.answers import ActionAnswer, ActorAnswer, Approver, GovernanceAnswers, Ladder, Scope
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
 from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
 from cxgov.drills.ledger import DrillLedger
 from cxgov.errors import CxgovError, Unavailable
 from cxgov.gaps import GapReport, gap_report
-from cxgov.questions import (
-    ActionAnswer,
-    ActorAnswer,
-    Approver,
-    GovernanceAnswers,
-    Ladder,
-    Scope,
-    Trail,
-    answer_questions,
-    shown_url,
-    sqlite_file,
-)
-from cxgov.settings import Settings
+from cxgov.questions import Trail, answer_questions, sqlite_file
+from cxgov.settings import Settings, shown_url
 
 
 @contextmanager

@@ -8,11 +8,13 @@ from decimal import Decimal
 import pytest
 from govkit import NOW, Archived, drill
 
+from cxgov.answers import ActionAnswer, GovernanceAnswers
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter
 from cxgov.drills.ledger import DrillLedger
 from cxgov.errors import BadRequest
-from cxgov.questions import ActionAnswer, GovernanceAnswers, Trail, answer_questions, shown_url
+from cxgov.questions import Trail, answer_questions
+from cxgov.settings import shown_url
 
 TRAIL = Trail(
     namespace="cx-prod",

@@ -37,6 +37,12 @@ def add_fault(*, session: Session, action: str, step: str, times: int, delay_sec
     session.add(fault)
 
 
+def fault_armed(*, session: Session, action: str, step: str) -> bool:
+    """Whether a fault of `step` on `action` is armed (a read; `take_fault` consumes it)."""
+    armed = select(Fault.action).where(col(Fault.action) == action, col(Fault.step) == step, col(Fault.remaining) > 0)
+    return session.exec(armed).first() is not None
+
+
 def take_fault(*, session: Session, action: str, step: str) -> float | None:
     """Consume one armed fault of `step` on `action`: its delay in seconds, or None when none is armed."""
     statement = (

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from cxgov.errors import BadRequest
 from cxgov.sandbox.database import SandboxDatabase
-from cxgov.sandbox.faults import take_fault
+from cxgov.sandbox.faults import fault_armed, take_fault
 from cxgov.sandbox.tables import SandboxTable, as_utc
 from cxgov.wire import CompensateResult, ConnectorCall, EffectResult, VerifyResult
 
@@ -151,6 +151,10 @@ class SandboxConnector(ABC, Generic[E]):
             )
 
     def _take_fault(self, step: str) -> float | None:
+        # Faults are almost never armed: look first in a read snapshot (no lock), write only to consume one.
+        with self.database.reading() as session:
+            if not fault_armed(session=session, action=self.action, step=step):
+                return None
         with self.database.writing() as session:
             return take_fault(session=session, action=self.action, step=step)
 

@@ -19,7 +19,7 @@ from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import CxgovClient, check_action_id, prepare_request
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
-from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, run_async, settings
+from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
 from cxgov.commands.drills import drills_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
@@ -397,7 +397,7 @@ def run(argv: list[str] | None = None) -> int:
         typer.echo(f"cxgov: {err.message}", err=True)
         return err.exit_code
     except Exception as err:  # an unexpected bug: still one line, and a non-zero code
-        typer.echo(f"cxgov: internal error: {type(err).__name__}: {err}", err=True)
+        typer.echo(f"cxgov: internal error: {type(err).__name__}: {first_line(str(err))}", err=True)
         return 1
     return outcome if isinstance(outcome, int) else 0
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from cxgov.charter import parse_duration
-from cxgov.errors import BadRequest, CxgovError
+from cxgov.errors import BadRequest, CxgovError, Unavailable
 from cxgov.settings import Settings
 
 P = ParamSpec("P")
@@ -44,14 +45,28 @@ def command(fn: Callable[P, T]) -> Callable[P, T]:
         Output.json = bool(kwargs.get("as_json", False))
         try:
             return fn(*args, **kwargs)
+        except SQLAlchemyError as err:
+            cause = getattr(err, "orig", None) or err
+            failure = Unavailable(f"the database cannot be used: {first_line(str(cause))} (check CXGOV_DATABASE_URL)")
+            _report(failure)
+            raise typer.Exit(failure.exit_code) from None
         except CxgovError as err:
-            if Output.json:
-                typer.echo(json.dumps({"error": err.message, "exit_code": err.exit_code}))
-            else:
-                typer.echo(f"cxgov: {err.message}", err=True)
+            _report(err)
             raise typer.Exit(err.exit_code) from None
 
     return wrapper
+
+
+def _report(err: CxgovError) -> None:
+    if Output.json:
+        typer.echo(json.dumps({"error": err.message, "exit_code": err.exit_code}))
+    else:
+        typer.echo(f"cxgov: {err.message}", err=True)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of an error text (drivers add hints and links on later lines)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

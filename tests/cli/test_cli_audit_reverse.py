@@ -128,3 +128,15 @@ def test_audit_sync_without_temporal_is_one_line(archived_home: Path, capsys: py
     outcome = in_process(capsys)("audit", "sync")
     assert outcome.code == 1
     assert "cannot reach Temporal" in outcome.one_error_line()
+
+
+@pytest.mark.parametrize("args", [("audit", "verify"), ("audit", "--actor", "x"), ("drills", "list")])
+def test_an_unreachable_database_is_one_line_without_the_password(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_env: None
+) -> None:
+    monkeypatch.setenv("CXGOV_DATABASE_URL", "postgresql://cxgov:s3cret@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("CXGOV_TEMPORAL_ADDRESS", UNREACHABLE)
+    outcome = in_process(capsys)(*args)
+    assert outcome.code == 1
+    line = outcome.one_error_line()
+    assert "the database cannot be used" in line and "s3cret" not in line

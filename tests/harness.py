@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +40,28 @@ BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
 TEMPORAL_TEST_SERVER = BIN / "temporal-test-server"
 SEARCH_ATTRIBUTE_KEYS = [CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT, CX_CHANNEL, CX_CHARTER_VERSION]
-CHARTER = EXAMPLES / "charter.yaml"
+REFERENCE_CHARTER = EXAMPLES / "charter.yaml"
+"""The reference charter, unchanged: for tests of the charter itself (with a fixed `today`)."""
 SEED = EXAMPLES / "sandbox.yaml"
+
+CERTIFIED_UNTIL = "2099"
+"""The reference charter's actors are certified until early 2027; tests that act with them on the real clock
+use a copy where support-bot and returns-sync stay certified, so the suite does not expire with them.
+insights-partner stays overdue, as in the reference."""
+
+
+def _certified_charter() -> Path:
+    text = REFERENCE_CHARTER.read_text()
+    for due in ("recertify_by: 2027-03-01", "recertify_by: 2027-01-15"):
+        assert text.count(due) == 1, f"{due!r} not in the reference charter"
+        text = text.replace(due, due.replace("2027", CERTIFIED_UNTIL))
+    path = Path(tempfile.mkdtemp(prefix="cxgov-test-charter-")) / "charter.yaml"
+    path.write_text(text)
+    return path
+
+
+CHARTER = _certified_charter()
+"""The reference charter with support-bot and returns-sync certified until 2099 (nothing else changed)."""
 
 
 @dataclass

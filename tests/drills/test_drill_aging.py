@@ -20,8 +20,6 @@ from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, DrillResult, Outcome, Status
 
-SUPPORT_BOT_CERTIFIED = ("recertify_by: 2027-03-01", "recertify_by: 2099-03-01")
-"""Charter change: months of skipped time must not run into support-bot's recertification date (rule 3)."""
 REFUND_TEE_10 = {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "10"}
 """Small enough to be refunded several times on the 40 line; within approve_above 50."""
 
@@ -52,7 +50,7 @@ async def test_a_pass_older_than_max_age_escalates_until_a_new_pass(
         sandbox,
         ledger=ledger,
         workspace=tmp_path / "drills",
-        charter_path=write_charter(tmp_path, SUPPORT_BOT_CERTIFIED),
+        charter_path=write_charter(tmp_path),  # harness.CHARTER keeps support-bot certified while time skips
         clock=clock,
     )
     async with worker:

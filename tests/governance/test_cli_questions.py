@@ -70,7 +70,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
     bot = blocks(outcome.out)["support-bot"]
     t = {name: _when(moment) for name, moment in world.items() if not name.startswith("gap ")}
     assert bot == [
-        "support-bot  ai_agent, owner ana, recertify by 2027-03-01: may take 4 actions",
+        "support-bot  ai_agent, owner ana, recertify by 2099-03-01: may take 4 actions",
         "  charter acme-retail v3, signed off by legal dana 2026-11-20, finance farid 2026-11-21, support ana 2026-11-21",
         "  trail   Temporal history, namespace default at 127.0.0.1:1; UI http://127.0.0.1:1001",
         f"  archive sqlite:///{home}/audit.db, kept 2555 days",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import CHARTER, Stack, start_stack
+from harness import CHARTER, SEED, Stack, start_stack
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.errors import Denied
@@ -92,7 +92,7 @@ async def test_irreversible_action_shows_the_procedure(dev_env: WorkflowEnvironm
     text = CHARTER.read_text().replace("version: 3 ", "version: 4 ", 1)
     charter.write_text(text + "  - actor: support-bot\n    action: share_customer_data\n")
     box = Sandbox(tmp_path / "sandbox.db")
-    box.load_world(seed=CHARTER.parent / "sandbox.yaml")
+    box.load_world(seed=SEED)
     stack, worker = await start_stack(dev_env.client, box, charter_path=charter)
     async with worker:
         action = await act(stack, "share_customer_data", {"recipient": "insights-partner-inc", "fields": "name"})
@@ -106,7 +106,7 @@ async def test_window_reversal_refused_after_the_window(dev_env: WorkflowEnviron
     text = CHARTER.read_text().replace("version: 3 ", "version: 4 ", 1).replace("window: 24h", "window: 1s", 1)
     charter.write_text(text)
     box = Sandbox(tmp_path / "sandbox.db")
-    box.load_world(seed=CHARTER.parent / "sandbox.yaml")
+    box.load_world(seed=SEED)
     stack, worker = await start_stack(dev_env.client, box, charter_path=charter)
     async with worker:
         action = await act(stack, "cancel_order", {"order_id": "O-1001"})

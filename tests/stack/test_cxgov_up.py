@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import CHARTER
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
@@ -41,6 +42,7 @@ def test_up_serves_governs_and_stops_cleanly(tmp_path: Path) -> None:
         **{key: value for key, value in os.environ.items() if not key.startswith("CXGOV_")},
         "CXGOV_HOME": str(tmp_path / "home"),
         "CXGOV_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "CXGOV_CHARTER": str(CHARTER),
     }
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen([str(CXGOV), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -60,6 +60,7 @@ class AuthorizeActivities:
             return self._result(request, _deny("0-charter-unavailable", f"the charter does not load: {err}"))
         now = self.clock()
         today = now.date()
+        reserved = False
         try:
             screened = screen(charter, request, today=today)
             if isinstance(screened, Decision):
@@ -79,7 +80,6 @@ class AuthorizeActivities:
             )
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)
-            reserved = False
             budget = screened.grant.budget
             if self.budgets is not None and budget is not None and decision.outcome != Outcome.DENY:
                 exhausted = self.budgets.reserve(
@@ -98,6 +98,8 @@ class AuthorizeActivities:
             snapshot = connector.snapshot(call) if decision.outcome == Outcome.ALLOW else None
         except CxgovError as err:
             # Bad params that slipped past the client (or a charter changed in between), no connector, ...
+            if reserved and self.budgets is not None:
+                self.budgets.release(action_id=request.action_id)
             rule = "2-bad-params" if err.exit_code == 2 else "4-system-of-record"
             decision = _deny(rule, str(err), version=charter.version)
             return self._result(request, decision, charter=charter)

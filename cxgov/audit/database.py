@@ -15,14 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Connection, create_engine, make_url, text
 
 from cxgov.errors import BadRequest
+from cxgov.sqlite import sqlite_engines
 
-BUSY_TIMEOUT_MS = 30_000
 STREAM_BATCH = 2_000
 """Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL)."""
-_WRITE_OPTION = "cxgov_audit_write"
 ADVISORY_LOCK_KEY = 0x0C0A_0D17_A5C1
 """pg_advisory_xact_lock key of the archive's writer lock (one per PostgreSQL database)."""
 
@@ -64,25 +63,6 @@ def from_db_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own implicit BEGIN would start transactions late (at the first write); take over.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode never corrupts; a power loss may drop the last commits, which the next sync
-        # archives again (appends are idempotent by run id and resume from the archive's own last close time).
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
-def _sqlite_on_begin(connection: Connection) -> None:
-    writes = connection.get_execution_options().get(_WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN DEFERRED")
-
-
 class ArchiveDatabase:
     """Connections to the archive's database: read snapshots and locked write transactions.
 
@@ -96,14 +76,10 @@ class ArchiveDatabase:
         if self.dialect == "sqlite":
             assert parsed.database is not None
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                parsed, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
-            )
-            event.listen(self.engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine, "begin", _sqlite_on_begin)
+            self.engine, self._writer = sqlite_engines(parsed)
         else:
             self.engine = create_engine(parsed, pool_pre_ping=True)
-        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
+            self._writer = self.engine
         # On SQLite, threads of one process queue here, in order, instead of polling the file's lock with the
         # busy handler's growing sleeps; other processes still meet at the file lock. PostgreSQL's lock waits.
         self._local_writer: AbstractContextManager[Any] = (

@@ -11,33 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import URL, Connection, event
-from sqlmodel import Session, create_engine
+from sqlalchemy import URL
+from sqlmodel import Session
 
 from cxgov.sandbox.tables import SandboxTable
-
-BUSY_TIMEOUT_MS = 30_000
-_WRITE_OPTION = "cxgov_sandbox_write"
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own implicit BEGIN would start transactions late (at the first write); take over.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL loses nothing on a process crash, only on power loss: right for a sandbox.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
-def _on_begin(connection: Connection) -> None:
-    writes = connection.get_execution_options().get(_WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN DEFERRED")
+from cxgov.sqlite import sqlite_engines
 
 
 class SandboxDatabase:
@@ -50,13 +29,7 @@ class SandboxDatabase:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._engine = create_engine(
-            URL.create("sqlite", database=str(path)),
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
-        )
-        event.listen(self._engine, "connect", _on_connect)
-        event.listen(self._engine, "begin", _on_begin)
-        self._writer = self._engine.execution_options(**{_WRITE_OPTION: True})
+        self._engine, self._writer = sqlite_engines(URL.create("sqlite", database=str(path)))
         with self._writer.begin() as connection:
             SandboxTable.metadata.create_all(connection)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from harness import SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL, Stack, start_stack
+from harness import SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL, TEMPORAL_TEST_SERVER, Stack, start_stack
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox
@@ -43,3 +44,23 @@ async def stack(dev_env: WorkflowEnvironment, sandbox: Sandbox) -> AsyncIterator
     async with worker:
         yield built
     await asyncio.sleep(0)
+
+
+@pytest_asyncio.fixture
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A new time-skipping test server for this test only (one stuck workflow task would freeze a shared one).
+
+    The test server has no search-attribute option, so cxgov's are registered through the operator service;
+    without them every action workflow's first task fails on its upsert.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEMPORAL_TEST_SERVER))
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS},
+            )
+        )
+        yield env
+    finally:
+        await env.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 import uuid
@@ -10,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
@@ -19,6 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from cxgov import cli
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
@@ -150,3 +153,45 @@ async def own_namespace(env: WorkflowEnvironment, *, prefix: str) -> Client:
     config = env.client.config()
     config["namespace"] = name
     return Client(**config)
+
+
+@dataclass
+class Outcome:
+    """What one `cxgov` run did: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout as exactly one JSON object (fails the test otherwise)."""
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r} (stderr {self.err!r})"
+        body = json.loads(lines[0])
+        assert isinstance(body, dict)
+        return body
+
+    def one_error_line(self) -> str:
+        """The one line cxgov printed on stderr for an expected error, with nothing on stdout."""
+        assert self.out == "", f"stdout should be empty, got {self.out!r}"
+        lines = self.err.splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {self.err!r}"
+        assert lines[0].startswith("cxgov: "), lines[0]
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+Runner = Callable[..., Outcome]
+"""Runs `cxgov ARGS` and returns its Outcome."""
+
+
+def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
+    """A runner calling `cxgov.cli.run(argv)` in this process, capturing what it prints."""
+
+    def run(*args: str) -> Outcome:
+        capsys.readouterr()
+        code = cli.run(list(args))
+        captured = capsys.readouterr()
+        return Outcome(code=code, out=captured.out, err=captured.err)
+
+    return run

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -19,13 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-from harness import CHARTER, start_stack
+from harness import CHARTER, Outcome, Runner, start_stack
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from cxgov import cli
 from cxgov.sandbox import Sandbox
 
 CXGOV = Path(sys.executable).parent / "cxgov"
@@ -78,36 +75,6 @@ def refund(
         "-p",
         f"amount={amount}",
     )
-
-
-@dataclass
-class Outcome:
-    """What one `cxgov` run did: exit code, stdout, stderr."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout as exactly one JSON object (fails the test otherwise)."""
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line on stdout, got {self.out!r} (stderr {self.err!r})"
-        body = json.loads(lines[0])
-        assert isinstance(body, dict)
-        return body
-
-    def one_error_line(self) -> str:
-        """The one line cxgov printed on stderr for an expected error, with nothing on stdout."""
-        assert self.out == "", f"stdout should be empty, got {self.out!r}"
-        lines = self.err.splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got {self.err!r}"
-        assert lines[0].startswith("cxgov: "), lines[0]
-        assert "Traceback" not in self.err
-        return lines[0]
-
-
-Runner = Callable[..., Outcome]
-"""Runs `cxgov ARGS` and returns its Outcome."""
 
 
 class WorkerThread:
@@ -234,18 +201,6 @@ def child_env(settings: dict[str, str]) -> dict[str, str]:
     """The test's environment without any inherited CXGOV_* setting, plus `settings`."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("CXGOV_")}
     return {**base, "COLUMNS": "120", **settings}
-
-
-def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
-    """A runner calling `cxgov.cli.run(argv)` in this process, capturing what it prints."""
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        code = cli.run(list(args))
-        captured = capsys.readouterr()
-        return Outcome(code=code, out=captured.out, err=captured.err)
-
-    return run
 
 
 def unique_action_id() -> str:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clikit import CliStack, WorkerThread, child_env, cxgov_env, in_process
-from harness import CHARTER
+from clikit import CliStack, WorkerThread, child_env, cxgov_env
+from harness import CHARTER, in_process
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox

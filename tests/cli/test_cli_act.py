@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from clikit import ALLOWED_REFUND, CliStack, Outcome, refund
+from clikit import ALLOWED_REFUND, CliStack, refund
+from harness import Outcome
 
 from cxgov.wire import Status
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clikit import ALLOWED_REFUND, UNREACHABLE, CliStack, Runner, in_process
+from clikit import ALLOWED_REFUND, UNREACHABLE, CliStack
+from harness import Runner, in_process
 
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import AuditRecordBase

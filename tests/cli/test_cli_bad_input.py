@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from clikit import UNREACHABLE, CliStack, child_env, in_process, refund, run_subprocess, unique_action_id
+from clikit import UNREACHABLE, CliStack, child_env, refund, run_subprocess, unique_action_id
+from harness import in_process
 
 BASE = ("act", "refund", "--actor", "support-bot", "--customer", "C-100", "--channel", "chat")
 GOOD_PARAMS = ("-p", "order_id=O-1001", "-p", "sku=TEE-RED-M")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clikit import Outcome, Runner, child_env, in_process, run_subprocess
-from harness import CHARTER
+from clikit import child_env, run_subprocess
+from harness import CHARTER, Outcome, Runner, in_process
 
 REFERENCE = CHARTER.read_text()
 

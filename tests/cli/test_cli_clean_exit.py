@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clikit import CliStack, Outcome, refund
+from clikit import CliStack, refund
+from harness import Outcome
 
 RUNS = 50
 

@@ -10,21 +10,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from drillkit import DrillStack, DrillStackFactory, start_drill_stack, terminate_running
-from harness import TEMPORAL_TEST_SERVER
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
-from cxgov.settings import SEARCH_ATTRIBUTES
-
-INDEXED_VALUE_TYPES = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-}
 
 
 @pytest.fixture
@@ -55,20 +45,3 @@ async def drill_stack(
         yield start
         for built in stacks:
             await terminate_running(built.temporal, built.task_queue)
-
-
-@pytest_asyncio.fixture
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """A new time-skipping test server for this test only (one stuck workflow task would freeze a shared one),
-    with cxgov's search attributes registered through the operator service (it has no option for them)."""
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEMPORAL_TEST_SERVER))
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={name: INDEXED_VALUE_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
-            )
-        )
-        yield env
-    finally:
-        await env.shutdown()

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from govkit import Archived, Runner, in_process
-from harness import CHARTER, REFERENCE_CHARTER
+from govkit import Archived
+from harness import CHARTER, REFERENCE_CHARTER, Runner, in_process
 
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, load_charter

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
-
-from cxgov import cli
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import ArchivedRun, AuditRecordBase
 from cxgov.drills.ledger import DrillLedger
@@ -18,37 +13,6 @@ from cxgov.wire import DrillResult
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 """The moment the unit tests answer for: insights-partner (due 2026-06-01) is overdue, the others are not."""
-
-
-@dataclass
-class Outcome:
-    """What one `cxgov` run did."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        lines = [line for line in self.out.splitlines() if line.strip()]
-        assert len(lines) == 1, f"expected one JSON line, got {self.out!r} (stderr {self.err!r})"
-        body = json.loads(lines[0])
-        assert isinstance(body, dict)
-        return body
-
-
-Runner = Callable[..., Outcome]
-
-
-def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
-    """`cxgov.cli.run(argv)` in this process (or a thread of it), capturing what it prints."""
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        code = cli.run(list(args))
-        captured = capsys.readouterr()
-        return Outcome(code=code, out=captured.out, err=captured.err)
-
-    return run
 
 
 @dataclass

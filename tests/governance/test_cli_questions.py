@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from govkit import Archived, Runner, drill
-from harness import CHARTER
+from govkit import Archived, drill
+from harness import CHARTER, Runner
 
 from cxgov.audit.store import AuditArchive
 from cxgov.drills.ledger import DrillLedger

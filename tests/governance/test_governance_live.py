@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from govkit import Outcome, in_process
-from harness import CHARTER, SEED
+from harness import CHARTER, SEED, Outcome, in_process
 from harness import own_namespace as fresh_namespace
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment

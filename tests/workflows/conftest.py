@@ -8,20 +8,11 @@ from pathlib import Path
 
 import pytest_asyncio
 from action_kit import StackFactory
-from harness import CHARTER, TEMPORAL_TEST_SERVER, Stack, start_stack
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from harness import CHARTER, Stack, start_stack
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox
-from cxgov.settings import SEARCH_ATTRIBUTES
-
-INDEXED_VALUE_TYPES = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-}
 
 
 async def terminate_running(client: Client, task_queue: str) -> None:
@@ -55,23 +46,3 @@ async def stack_on(dev_env: WorkflowEnvironment, sandbox: Sandbox) -> AsyncItera
         yield start
         for built in stacks:
             await terminate_running(built.temporal, built.task_queue)
-
-
-@pytest_asyncio.fixture
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """A new time-skipping test server for this test only (one stuck workflow task would freeze a shared one).
-
-    The test server has no search-attribute option, so cxgov's are registered through the operator service;
-    without them every action workflow's first task fails on its upsert.
-    """
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEMPORAL_TEST_SERVER))
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={name: INDEXED_VALUE_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
-            )
-        )
-        yield env
-    finally:
-        await env.shutdown()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ from cxgov import cli
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
+from cxgov.commands.common import lend_loop
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
 from worker import build_worker
@@ -181,12 +184,47 @@ class Outcome:
         return lines[0]
 
 
+class LoopThread:
+    """An event loop running on a daemon thread for the rest of the test process; never closed.
+
+    Sync tests reach Temporal through these rather than through `asyncio.run`, which creates and closes a
+    loop (and the native client bound to it) per call. A CI run of the CLI tests, which did that for every
+    command while a worker ran on another loop, died of a segmentation fault.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name=name, daemon=True).start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
+        return self.submit(coro).result(timeout)
+
+
+@functools.cache
+def command_loop() -> LoopThread:
+    """The loop every in-process `cxgov` command and sync-test Temporal query runs on."""
+    return LoopThread("cxgov-test-commands")
+
+
+@functools.cache
+def worker_loop() -> LoopThread:
+    """The loop the sync tests' workers run on (apart from the commands, so a blocking command cannot stall them)."""
+    return LoopThread("cxgov-test-workers")
+
+
 Runner = Callable[..., Outcome]
 """Runs `cxgov ARGS` and returns its Outcome."""
 
 
 def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
-    """A runner calling `cxgov.cli.run(argv)` in this process, capturing what it prints."""
+    """A runner calling `cxgov.cli.run(argv)` in this process, capturing what it prints.
+
+    The commands' coroutines run on `command_loop()` (lent to the CLI), not on a loop of their own.
+    """
+    lend_loop(command_loop().loop)
 
     def run(*args: str) -> Outcome:
         capsys.readouterr()

@@ -69,8 +69,27 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
+class _Host:
+    """The event loop of a process that embeds the CLI and lends it one (see `lend_loop`)."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def lend_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Run every later command's coroutine on `loop` (running on another thread) instead of a fresh loop.
+
+    For processes that call `cli.run` many times (the test suite): each `asyncio.run` would create and close
+    an event loop and a native Temporal client binding to it, and tearing those down over and over, while
+    other loops in the process keep using Temporal, is what the SDK's native bridge handles worst.
+    """
+    _Host.loop = loop
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run one command's coroutine to completion: on a fresh event loop, or on the one a host lent."""
+    if _Host.loop is None:
+        return asyncio.run(coro)
+    return asyncio.run_coroutine_threadsafe(coro, _Host.loop).result()
 
 
 def settings() -> Settings:

@@ -1,7 +1,8 @@
-"""What the CLI tests share: a worker on its own thread and event loop, and two ways to run `cxgov`.
+"""What the CLI tests share: a worker on a loop of its own, and two ways to run `cxgov`.
 
-The CLI's async commands call `asyncio.run`, so they run from sync tests. The session's pytest-asyncio loop
-does not run during a sync test, so the worker these commands talk to runs on its own thread and loop.
+The CLI's commands block until their coroutine is done, so they run from sync tests. The session's
+pytest-asyncio loop does not run during a sync test, so the workers these commands talk to run on
+`worker_loop()`, and the commands themselves on `command_loop()`: both live for the whole session.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import CHARTER, Outcome, Runner, start_stack
+from harness import CHARTER, Outcome, Runner, command_loop, start_stack, worker_loop
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -77,42 +80,37 @@ def refund(
     )
 
 
-class WorkerThread:
-    """A cxgov worker (reference charter, the given sandbox) on its own thread, event loop and task queue."""
+class BackgroundWorker:
+    """A cxgov worker (reference charter, the given sandbox) on its own task queue, served on `worker_loop()`."""
 
     def __init__(self, *, address: str, sandbox: Sandbox, charter_path: Path = CHARTER) -> None:
         self.address = address
         self.sandbox = sandbox
         self.charter_path = charter_path
         self.task_queue = ""
+        self._loop = worker_loop()
         self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._main, name="cxgov-cli-test-worker", daemon=True)
+        self._serving: Future[None] | None = None
 
-    def start(self) -> WorkerThread:
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise TimeoutError("the test worker did not start within 30 s")
-        if self._failure is not None:
-            raise self._failure
+    def start(self) -> BackgroundWorker:
+        self._serving = serving = self._loop.submit(self._serve())
+        deadline = time.monotonic() + 30
+        while not self._ready.wait(timeout=0.05):
+            if serving.done():
+                serving.result()  # the worker failed to start: raise why
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test worker did not start within 30 s")
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as err:
-            self._failure = err
-            self._ready.set()
+        if self._serving is None:
+            return
+        if self._stop is not None:
+            self._loop.loop.call_soon_threadsafe(self._stop.set)
+        self._serving.result(timeout=30)
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         client = await Client.connect(self.address, data_converter=pydantic_data_converter)
         built, worker = await start_stack(client, self.sandbox, charter_path=self.charter_path)
@@ -153,7 +151,7 @@ class CliStack:
             client = await Client.connect(self.address, data_converter=pydantic_data_converter)
             return await query(client)
 
-        return asyncio.run(go())
+        return command_loop().run(go())
 
     def workflow_count(self) -> int:
         """How many workflows were ever started on this stack's task queue (visibility: lags ~50 ms)."""

@@ -1,4 +1,4 @@
-"""Fixtures for the CLI tests: a worker on its own thread, and `cxgov` pointed at it by environment variables."""
+"""Fixtures for the CLI tests: a worker on the session's worker loop, and `cxgov` pointed at it by environment variables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clikit import CliStack, WorkerThread, child_env, cxgov_env
+from clikit import BackgroundWorker, CliStack, child_env, cxgov_env
 from harness import CHARTER, in_process
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,7 +32,7 @@ def cli_stack(
 ) -> Iterator[CliStack]:
     """A worker on its own task queue and sandbox (tmp_path/sandbox.db); CXGOV_* set for in-process runs."""
     address = dev_env.client.service_client.config.target_host
-    worker = WorkerThread(address=address, sandbox=sandbox).start()
+    worker = BackgroundWorker(address=address, sandbox=sandbox).start()
     settings = cxgov_env(home=tmp_path, address=address, task_queue=worker.task_queue, charter=CHARTER)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

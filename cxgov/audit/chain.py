@@ -6,6 +6,10 @@ link from the record after it. The chain head (the newest seq and hash, kept apa
 of the newest records. Records purged for retention are accounted for by the expiry receipt appended
 after the purge: it names the purged range and the hash of the last purged record, which the first
 remaining record must chain from.
+
+Someone with write access to the database could recompute every hash and the head. An anchor closes that:
+the head `verify` reports (`SEQ:HASH`), kept outside the database and passed back to a later `verify`,
+which then fails unless the record at SEQ still has that hash.
 """
 
 from __future__ import annotations
@@ -43,6 +47,23 @@ class ChainReport(BaseModel):
     """The first problem found, e.g. "record 17 was altered: its contents no longer match its hash"."""
     seq: int | None = None
     """The record the problem is about (the first missing one for a deletion)."""
+    head: str | None = None
+    """The newest record verified, as an anchor `SEQ:HASH` (None when the chain is broken or empty)."""
+    anchors_checked: int = 0
+    """How many of the given anchors were found and matched."""
+    anchors_purged: list[int] = []
+    """Anchors on records purged for retention since they were taken: nothing left to check them against."""
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """An anchor `SEQ:HASH` as (seq, hash); ValueError naming what is wrong."""
+    seq_text, sep, digest = text.strip().partition(":")
+    if not sep or not seq_text.isdigit() or int(seq_text) < 1:
+        raise ValueError(f"an anchor is SEQ:HASH as `cxgov audit verify` prints it as head, got {text!r}")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"the hash of anchor {text!r} is not 64 hexadecimal digits")
+    return int(seq_text), digest
 
 
 def hash_values(*, seq: int, prev_hash: str, values: Mapping[Any, Any]) -> str:
@@ -144,7 +165,11 @@ def _link_problem(row: Mapping[Any, Any], prev: Mapping[Any, Any], before_prev_h
 
 
 def walk_chain(
-    *, rows: Iterable[Mapping[Any, Any]], head: tuple[int, str] | None, receipts: Mapping[int, ReceiptLink]
+    *,
+    rows: Iterable[Mapping[Any, Any]],
+    head: tuple[int, str] | None,
+    receipts: Mapping[int, ReceiptLink],
+    anchors: Mapping[int, str] | None = None,
 ) -> ChainReport:
     """Walk the chain in seq order and report the first problem.
 
@@ -152,7 +177,9 @@ def walk_chain(
         rows: Every record, as mappings with every record field plus seq, prev_hash and hash, by seq.
         head: The chain head's (seq, hash), or None when the head row is missing.
         receipts: The expiry receipts in the archive, by the last seq they purged.
+        anchors: Hashes published earlier, by seq (see `parse_anchor`); each must still match.
     """
+    anchors = anchors or {}
     checked = 0
     prev: Mapping[Any, Any] | None = None
     before_prev_hash: str | None = None
@@ -171,10 +198,41 @@ def walk_chain(
         if hash_values(seq=seq, prev_hash=row["prev_hash"], values=row) != row["hash"]:
             problem = f"record {seq} was altered: its contents no longer match its hash"
             return ChainReport(ok=False, checked=checked, problem=problem, seq=seq)
+        if seq in anchors and anchors[seq] != row["hash"]:
+            return ChainReport(ok=False, checked=checked, problem=_rewritten(seq), seq=seq)
         checked += 1
         before_prev_hash = None if prev is None else prev["hash"]
         prev = {"seq": seq, "hash": row["hash"]}
-    return _end_report(checked=checked, last=prev, head=head)
+    report = _end_report(checked=checked, last=prev, head=head)
+    if not report.ok or not anchors:
+        return report
+    return _anchor_report(report, last_seq=0 if prev is None else prev["seq"], anchors=anchors, receipts=receipts)
+
+
+def _rewritten(seq: int) -> str:
+    return f"record {seq} does not match its anchor: the chain was rewritten up to record {seq} or earlier"
+
+
+def _anchor_report(
+    report: ChainReport, *, last_seq: int, anchors: Mapping[int, str], receipts: Mapping[int, ReceiptLink]
+) -> ChainReport:
+    """An intact chain checked against the anchors: those on purged records through their expiry receipts."""
+    first_seq = last_seq - report.checked + 1
+    checked, purged = 0, []
+    for seq, digest in sorted(anchors.items()):
+        if first_seq <= seq <= last_seq:
+            checked += 1  # matched during the walk
+        elif seq > last_seq:
+            problem = f"record {seq}, which an anchor names, is missing: the chain now ends at record {last_seq}"
+            return report.model_copy(update={"ok": False, "problem": problem, "seq": seq, "head": None})
+        elif seq in receipts:
+            if receipts[seq].last_purged_hash != digest:
+                problem = _rewritten(seq) + f" (expiry receipt {receipts[seq].receipt_seq} names another hash)"
+                return report.model_copy(update={"ok": False, "problem": problem, "seq": seq, "head": None})
+            checked += 1
+        else:
+            purged.append(seq)
+    return report.model_copy(update={"anchors_checked": checked, "anchors_purged": purged})
 
 
 def _end_report(*, checked: int, last: Mapping[Any, Any] | None, head: tuple[int, str] | None) -> ChainReport:
@@ -202,4 +260,4 @@ def _end_report(*, checked: int, last: Mapping[Any, Any] | None, head: tuple[int
     if head_hash != last["hash"]:
         problem = f"record {last_seq} was replaced: it is not the newest record that was archived"
         return ChainReport(ok=False, checked=checked, problem=problem, seq=last_seq)
-    return ChainReport(ok=True, checked=checked)
+    return ChainReport(ok=True, checked=checked, head=f"{last_seq}:{last['hash']}")

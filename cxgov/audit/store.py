@@ -7,7 +7,7 @@ chain has exactly one record at each seq, each chained to the one before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -277,11 +277,11 @@ class AuditArchive:
         """Stream records to `out` as JSON Lines or CSV; returns the row count (see `export_records`)."""
         return export_records(records=records, format=format, out=out)
 
-    def verify(self) -> ChainReport:
+    def verify(self, *, anchors: Mapping[int, str] | None = None) -> ChainReport:
         """Recompute the whole chain, by seq, and report the first altered, inserted or deleted record.
 
         Reads one snapshot, streaming; a purged prefix passes when the expiry receipt written by the purge
-        accounts for it.
+        accounts for it. `anchors` (hash by seq, from earlier reports' `head`) must all still match.
         """
         with self._db.reading() as connection:
             head_row = connection.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == HEAD_ID)).first()
@@ -289,7 +289,7 @@ class AuditArchive:
             chain = select(RECORDS).order_by(RECORDS.c.seq)
             rows = connection.execute(chain.execution_options(stream_results=True, yield_per=STREAM_BATCH))
             head = None if head_row is None else (head_row.seq, head_row.hash)
-            return walk_chain(rows=rows.mappings(), head=head, receipts=receipts)
+            return walk_chain(rows=rows.mappings(), head=head, receipts=receipts, anchors=anchors)
 
     def retention_status(self, *, retention_days: int, now: datetime) -> RetentionStatus:
         """The archive against a retention policy: oldest record, count, and how many are past retention."""

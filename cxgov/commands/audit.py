@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from cxgov.audit.chain import ChainReport, parse_anchor
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
 from cxgov.commands.common import JsonOpt, command, emit, moment, run_async, settings
@@ -93,21 +94,54 @@ def audit_sync(
 
 @audit_app.command("verify")
 @command
-def audit_verify(as_json: JsonOpt = False) -> None:
-    """Recompute the hash chain; report the first altered, inserted or deleted record (exit 1)."""
+def audit_verify(
+    anchors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            metavar="SEQ:HASH",
+            help="A head printed by an earlier verify and kept outside the database; the record at SEQ must "
+            "still have that hash, so a chain rewritten by someone with write access is caught. Repeatable.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the hash chain; report the first altered, inserted or deleted record (exit 1).
+
+    On success it prints the chain's head (SEQ:HASH). Keep it somewhere the database's writers cannot
+    change (a ticket, a write-once bucket) and pass it back with --anchor.
+    """
+    expected: dict[int, str] = {}
+    for text in anchors or []:
+        try:
+            seq, digest = parse_anchor(text)
+        except ValueError as err:
+            raise BadRequest(str(err), field="anchor") from None
+        if expected.get(seq, digest) != digest:
+            raise BadRequest(f"two anchors name record {seq} with different hashes", field="anchor")
+        expected[seq] = digest
     archive = _archive()
     try:
-        report = archive.verify()
+        report = archive.verify(anchors=expected)
     finally:
         archive.close()
-    text = (
-        f"chain intact: {report.checked} record(s) verified"
-        if report.ok
-        else f"CHAIN BROKEN after {report.checked} good record(s): {report.problem}"
-    )
-    emit({"ok": report.ok, "checked": report.checked, "problem": report.problem, "seq": report.seq}, text)
+    emit(report.model_dump(), _verify_text(report))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _verify_text(report: ChainReport) -> str:
+    if not report.ok:
+        return f"CHAIN BROKEN after {report.checked} good record(s): {report.problem}"
+    lines = [f"chain intact: {report.checked} record(s) verified"]
+    if report.head is not None:
+        lines.append(f"head: {report.head}  (keep it outside the database; check it later with --anchor)")
+    if report.anchors_checked:
+        lines.append(f"anchors matched: {report.anchors_checked}")
+    if report.anchors_purged:
+        seqs = ", ".join(str(seq) for seq in report.anchors_purged)
+        lines.append(f"anchors on records purged for retention, not checkable: {seqs}")
+    return "\n".join(lines)
 
 
 @audit_app.command("retention")

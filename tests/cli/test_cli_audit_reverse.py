@@ -108,12 +108,40 @@ def test_audit_query_streams_json_lines_and_csv(archived_home: Path, capsys: pyt
 def test_audit_verify_passes_then_catches_an_edit(archived_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run: Runner = in_process(capsys)
     intact = run("audit", "verify", "--json")
-    assert intact.code == 0 and intact.json() == {"ok": True, "checked": 30, "problem": None, "seq": None}
+    assert intact.code == 0
+    body = intact.json()
+    head = body.pop("head")
+    assert body == {"ok": True, "checked": 30, "problem": None, "seq": None, "anchors_checked": 0, "anchors_purged": []}
+    assert head.startswith("30:") and len(head) == 3 + 64
+    anchored = run("audit", "verify", "--anchor", head)
+    assert anchored.code == 0, anchored
+    assert anchored.out.splitlines() == [
+        "chain intact: 30 record(s) verified",
+        f"head: {head}  (keep it outside the database; check it later with --anchor)",
+        "anchors matched: 1",
+    ]
     with sqlite3.connect(archived_home / "audit.db") as db:
         db.execute("UPDATE audit_record SET reason = 'edited afterwards' WHERE seq = 7")
     broken = run("audit", "verify")
     assert broken.code == 1
     assert "CHAIN BROKEN" in broken.out and "record 7" in broken.out
+
+
+@pytest.mark.parametrize(
+    ("anchors", "problem"),
+    [
+        (("30",), "an anchor is SEQ:HASH as `cxgov audit verify` prints it as head, got '30'"),
+        (("30:beef",), "the hash of anchor '30:beef' is not 64 hexadecimal digits"),
+        (("3:" + "a" * 64, "3:" + "b" * 64), "two anchors name record 3 with different hashes"),
+    ],
+)
+def test_audit_verify_refuses_a_malformed_anchor(
+    archived_home: Path, capsys: pytest.CaptureFixture[str], anchors: tuple[str, ...], problem: str
+) -> None:
+    args = [arg for anchor in anchors for arg in ("--anchor", anchor)]
+    outcome = in_process(capsys)("audit", "verify", *args)
+    assert outcome.code == 2
+    assert outcome.one_error_line() == f"cxgov: {problem}"
 
 
 def test_audit_retention_works_without_temporal(archived_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,6 +117,7 @@ class ReversalActivities:
                 )
                 return plan
         plan.call = call
+        plan.expected = self.sandbox.connector(name).expected_after_undo(call)
         return plan
 
 

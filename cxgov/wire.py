@@ -259,6 +259,9 @@ class ReversalPlan(BaseModel):
     escalate_to: list[str] = Field(default_factory=list)
     """Who hears of a failed reversal: the owner role's coverage (or the owner role when it has none)."""
     call: ConnectorCall | None = None
+    expected: dict[str, Any] | None = None
+    """The connector's snapshot as it must read once the action is undone (see `Connector.expected_after_undo`);
+    None in plans recorded before it existed, whose reversals compare with the pre-action snapshot."""
     charter_version: int | None = None
     step_timeout_seconds: float = 10.0
 

@@ -89,11 +89,16 @@ class ReversalWorkflow:
         after: dict[str, object] = await workflow.execute_activity(
             "snapshot_action", plan.call, result_type=dict, start_to_close_timeout=step_timeout
         )
-        differs = describe_differences(action.snapshot, after) if action.snapshot is not None else ""
+        # Against the state the undo must leave: the pre-action one, but for later changes by others to the
+        # same entities (plans recorded before `expected` existed compare with the pre-action snapshot).
+        expected = plan.expected if plan.expected is not None else action.snapshot
+        differs = describe_differences(expected, after) if expected is not None else ""
         if differs:
             self._step("verify", False, f"not back to the pre-action state: {differs}")
             return self._fail(f"the system of record is not back to its pre-action state: {differs}", plan)
-        self._step("verify", True, "the system of record is back to its pre-action state")
+        later = describe_differences(action.snapshot, after) if action.snapshot is not None else ""
+        summary = "the system of record is back to its pre-action state"
+        self._step("verify", True, f"{summary}, apart from later changes by others: {later}" if later else summary)
         return self._settle(Status.REVERSED)
 
     def _refuse(self, refusal: str) -> NoReturn:

@@ -12,9 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from cxgov.errors import Denied
 from cxgov.sandbox import Sandbox
-from cxgov.wire import ActionState, Status
+from cxgov.sandbox.connectors.booking import BookAppointmentConnector
+from cxgov.sandbox.store import CONNECTOR_TYPES
+from cxgov.wire import ActionState, CompensateResult, ConnectorCall, Status
 
 REFUND_TEE = {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"}
+HALF_TEE = {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "20"}
 ADDRESS = {"order_id": "O-1001", "address": "2 Side Rd, Springfield"}
 BOOK_NORTH_9 = {"clinic": "north", "slot": "2026-12-01T09:00"}
 
@@ -139,3 +142,64 @@ async def test_only_completed_actions_can_be_reversed(stack: Stack, target: str)
         action_id = (await stack.client.act(request, wait=20)).action_id
     with pytest.raises(Denied, match="reversal refused"):
         await stack.client.reverse(action_id, person="farid", reason="nothing to undo")
+
+
+async def test_a_later_refund_on_the_same_line_does_not_fail_the_reversal(stack: Stack) -> None:
+    first = await act(stack, "refund", HALF_TEE)
+    second = await act(stack, "refund", HALF_TEE)
+
+    reversal = await stack.client.reverse(first.action_id, person="farid", reason="refunded twice by mistake")
+
+    assert reversal.status == Status.REVERSED, reversal
+    verify = reversal.steps[-1]
+    assert verify.ok and verify.summary.startswith(
+        "the system of record is back to its pre-action state, apart from later changes by others: line.left: "
+    )
+    assert "line.refunded" in verify.summary
+    assert list(stack.sandbox.world_snapshot()["refunds"]) == [second.action_id]  # the later refund stands
+
+    undone = await stack.client.reverse(second.action_id, person="farid", reason="customer returned the tee")
+    assert undone.status == Status.REVERSED, undone
+    assert stack.sandbox.world_snapshot()["refunds"] == {}
+
+
+class ForgetfulBooking(BookAppointmentConnector):
+    """Cancels the booking record but forgets to give the seat back."""
+
+    def _undo(self, session: Any, call: ConnectorCall, effect: Any) -> CompensateResult:
+        effect.cancelled = True
+        session.add(effect)
+        return CompensateResult(undone=True, summary="cancelled the booking (the seat stays taken)")
+
+
+@pytest.mark.parametrize("forgetful", [False, True], ids=["undo", "forgetful-undo"])
+async def test_a_later_booking_of_the_same_slot_does_not_fail_the_reversal_but_a_wrong_undo_does(
+    dev_env: WorkflowEnvironment, tmp_path: Path, forgetful: bool
+) -> None:
+    seed = tmp_path / "sandbox.yaml"
+    text = SEED.read_text()
+    assert text.count('"2026-12-01T09:00": {capacity: 2, booked: 1}') == 1
+    seed.write_text(
+        text.replace('"2026-12-01T09:00": {capacity: 2, booked: 1}', '"2026-12-01T09:00": {capacity: 5, booked: 1}')
+    )
+    types = [ForgetfulBooking if kind is BookAppointmentConnector else kind for kind in CONNECTOR_TYPES]
+    box = Sandbox(tmp_path / "sandbox.db", connector_types=types if forgetful else None)
+    box.load_world(seed=seed)
+    stack, worker = await start_stack(dev_env.client, box)
+    async with worker:
+        first = await act(stack, "book_appointment", BOOK_NORTH_9)
+        second = await act(stack, "book_appointment", BOOK_NORTH_9)
+
+        reversal = await stack.client.reverse(first.action_id, person="ana", reason="customer cancelled")
+
+    slot = box.world_snapshot()["clinics"]["north"]["2026-12-01T09:00"]
+    box.close()
+    if forgetful:
+        assert reversal.status == Status.REVERSAL_FAILED, reversal
+        assert reversal.error is not None and "slot.booked: 2 -> 3" in reversal.error
+        assert slot["booked"] == 3
+    else:
+        assert reversal.status == Status.REVERSED, reversal
+        assert reversal.steps[-1].summary.endswith("apart from later changes by others: slot.booked: 1 -> 2")
+        assert slot["booked"] == 2
+    assert second.status == Status.COMPLETED

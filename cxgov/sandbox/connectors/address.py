@@ -95,14 +95,18 @@ class ChangeAddressConnector(SandboxConnector[AddressChange]):
         session.add(effect)
         return CompensateResult(undone=True, summary=f"order {order.id} ships to {effect.old!r} again")
 
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
         order_id = text_param(call, "order_id")
         order = session.get(Order, order_id)
         effect = self._effect(session, call.action_id)
+        in_place = effect is not None and not effect.reverted
+        described = None if order is None else {"id": order.id, **describe_order(order)}
+        if without_own and in_place and described is not None and effect is not None:
+            described["address"] = effect.old
         return {
-            "order": None if order is None else {"id": order.id, **describe_order(order)},
+            "order": described,
             "address_change": None
-            if effect is None or effect.reverted
+            if effect is None or effect.reverted or without_own
             else {"old": effect.old, "new": effect.new, "reverted": effect.reverted},
         }
 

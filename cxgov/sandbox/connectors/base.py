@@ -113,6 +113,13 @@ class SandboxConnector(ABC, Generic[E]):
         with self.database.reading() as session:
             return {"action": self.action, "action_id": call.action_id, **self._describe(session, call)}
 
+    def expected_after_undo(self, call: ConnectorCall) -> dict[str, Any]:
+        """The snapshot once this call's effect is undone, everything else as it is (see `Connector`)."""
+        self._accept(call)
+        with self.database.reading() as session:
+            described = self._describe(session, call, without_own=True)
+            return {"action": self.action, "action_id": call.action_id, **described}
+
     @abstractmethod
     def _effect(self, session: Session, action_id: str) -> E | None:
         """The effect row recorded for `action_id`, undone or not."""
@@ -140,8 +147,12 @@ class SandboxConnector(ABC, Generic[E]):
         """Undo `effect`; `undone=False` if it was undone already; ConnectorRefused if it cannot be."""
 
     @abstractmethod
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
-        """The touched entities and this action id's effect, as plain data."""
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
+        """The touched entities and this action id's effect, as plain data.
+
+        With `without_own`, as they would read with this action id's effect undone (and so absent), worked
+        out from the effect's record, not by undoing it.
+        """
 
     def _accept(self, call: ConnectorCall) -> None:
         if call.action != self.action:

@@ -87,9 +87,11 @@ class BookAppointmentConnector(SandboxConnector[Booking]):
         session.add(effect)
         return CompensateResult(undone=True, summary=f"cancelled {what}")
 
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
         seats = session.get(ClinicSlot, (text_param(call, "clinic"), text_param(call, "slot")))
         effect = self._effect(session, call.action_id)
+        held = effect is not None and not effect.cancelled
+        own_seat = 1 if without_own and held else 0  # the seat this action's booking holds
         return {
             "slot": None
             if seats is None
@@ -97,10 +99,10 @@ class BookAppointmentConnector(SandboxConnector[Booking]):
                 "clinic": seats.clinic,
                 "slot": seats.slot,
                 "capacity": seats.capacity,
-                "booked": seats.booked,
+                "booked": seats.booked - own_seat,
             },
             "booking": None
-            if effect is None or effect.cancelled
+            if effect is None or effect.cancelled or without_own
             else {**describe_booking(effect), "cancelled": effect.cancelled},
         }
 

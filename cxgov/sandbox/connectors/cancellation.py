@@ -75,12 +75,18 @@ class CancelOrderConnector(SandboxConnector[Cancellation]):
         session.add(effect)
         return CompensateResult(undone=True, summary=f"order {order.id} reinstated")
 
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
         order = session.get(Order, text_param(call, "order_id"))
         effect = self._effect(session, call.action_id)
+        in_place = effect is not None and not effect.reinstated
+        described = None if order is None else {"id": order.id, **describe_order(order)}
+        if without_own and in_place and described is not None:
+            described["cancelled"] = False
         return {
-            "order": None if order is None else {"id": order.id, **describe_order(order)},
-            "cancellation": None if effect is None or effect.reinstated else {"reinstated": effect.reinstated},
+            "order": described,
+            "cancellation": None
+            if effect is None or effect.reinstated or without_own
+            else {"reinstated": effect.reinstated},
         }
 
 

@@ -64,3 +64,12 @@ class Connector(Protocol):
     def snapshot(self, call: ConnectorCall) -> dict[str, Any]:
         """The state of the entities this call touches, as JSON-able plain data."""
         ...
+
+    def expected_after_undo(self, call: ConnectorCall) -> dict[str, Any]:
+        """`snapshot(call)` as it must read once this call's effect is undone, all else as it is now.
+
+        Equal to the pre-action snapshot unless something else changed the same entities since the action
+        (another refund on the same line, another booking of the same slot). It is worked out from what the
+        effect recorded, never by running the undo, so a wrong undo cannot vouch for itself.
+        """
+        ...

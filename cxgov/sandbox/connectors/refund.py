@@ -72,12 +72,12 @@ class RefundConnector(SandboxConnector[Refund]):
         session.add(effect)
         return CompensateResult(undone=True, summary=f"reversed {what}")
 
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
         order_id, sku, _ = _params(call)
         order = session.get(Order, order_id)
         line = session.get(OrderLine, (order_id, sku))
-        effect = self._effect(session, call.action_id)
-        refunded = _refunded(session, order_id=order_id, sku=sku)
+        effect = None if without_own else self._effect(session, call.action_id)
+        refunded = _refunded(session, order_id=order_id, sku=sku, excluding=call.action_id if without_own else None)
         return {
             "order": None
             if order is None
@@ -100,14 +100,12 @@ def _params(call: ConnectorCall) -> tuple[str, str, Decimal]:
     return text_param(call, "order_id"), text_param(call, "sku"), money_param(call, "amount")
 
 
-def _refunded(session: Session, *, order_id: str, sku: str) -> Decimal:
-    """What stands refunded on one line: every refund not reversed, paid out or not."""
-    amounts = session.exec(
-        select(col(Refund.amount)).where(
-            col(Refund.order_id) == order_id, col(Refund.sku) == sku, col(Refund.reversed).is_(False)
-        )
-    )
-    return sum(amounts, Decimal(0))
+def _refunded(session: Session, *, order_id: str, sku: str, excluding: str | None = None) -> Decimal:
+    """What stands refunded on one line: every refund not reversed, paid out or not (but the one `excluding`)."""
+    conditions = [col(Refund.order_id) == order_id, col(Refund.sku) == sku, col(Refund.reversed).is_(False)]
+    if excluding is not None:
+        conditions.append(col(Refund.action_id) != excluding)
+    return sum(session.exec(select(col(Refund.amount)).where(*conditions)), Decimal(0))
 
 
 def _standing_reasons(session: Session, call: ConnectorCall, *, order_id: str, sku: str, amount: Decimal) -> list[str]:

@@ -64,9 +64,9 @@ class ShareCustomerDataConnector(SandboxConnector[Share]):
             action=self.action,
         )
 
-    def _describe(self, session: Session, call: ConnectorCall) -> dict[str, Any]:
+    def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:
         recipient = text_param(call, "recipient")
-        effect = self._effect(session, call.action_id)
+        effect = None if without_own else self._effect(session, call.action_id)
         return {
             "customer": {"id": call.customer, "known": not customer_reasons(session=session, customer=call.customer)},
             "recipient": {"name": recipient, "known": session.get(Recipient, recipient) is not None},

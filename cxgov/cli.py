@@ -283,9 +283,11 @@ def reverse(
         "error": state.error,
         "escalated_to": state.escalated_to,
     }
-    text = f"{action_id} {state.status.value} by {state.request.person}" + (
-        f": {state.error}; raised to {', '.join(state.escalated_to)}" if state.error else ""
-    )
+    text = f"{action_id} {state.status.value} by {state.request.person}"
+    if state.error:
+        text += f": {state.error}; raised to {', '.join(state.escalated_to)}"
+    elif state.steps:
+        text += f": {state.steps[-1].summary}"
     emit(payload, text)
     if state.status != Status.REVERSED:
         raise typer.Exit(1)

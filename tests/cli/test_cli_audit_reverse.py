@@ -33,6 +33,8 @@ def test_reverse_by_the_owner_role_then_again(cli_stack: CliStack) -> None:
 
     again = cli_stack.run("reverse", action_id, "--as", "farid", "--reason", "twice?", "--json")
     assert again.code == 0 and again.json()["by"] == "farid"  # the first reversal's result, not a second undo
+    shown = cli_stack.run("reverse", action_id, "--as", "farid", "--reason", "and as text?")
+    assert shown.out == f"{action_id} reversed by farid: the system of record is back to its pre-action state\n"
     status = cli_stack.run("status", action_id)
     assert status.json()["status"] == "reversed" and status.json()["reversal"] == f"reverse-{action_id}"
 

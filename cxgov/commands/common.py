@@ -78,9 +78,9 @@ class _Host:
 def lend_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     """Run every later command's coroutine on `loop` (running on another thread) instead of a fresh loop.
 
-    For processes that call `cli.run` many times (the test suite): each `asyncio.run` would create and close
-    an event loop and a native Temporal client binding to it, and tearing those down over and over, while
-    other loops in the process keep using Temporal, is what the SDK's native bridge handles worst.
+    For processes that call `cli.run` many times (the test suite): each `asyncio.run` creates and closes an
+    event loop with a native Temporal client bound to it. A test run doing that for every command, while a
+    worker used Temporal from another loop, once died of a segmentation fault.
     """
     _Host.loop = loop
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from auditkit import CHAINED
 
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import ArchivedRun, AuditRecordBase
@@ -151,3 +152,11 @@ def make_run(make_record: RecordMaker) -> RunMaker:
         return run, [main, *extra]
 
     return build
+
+
+@pytest.fixture
+def chained(archive: AuditArchive, make_record: RecordMaker) -> AuditArchive:
+    """The archive holding records 1 to `CHAINED`, each appended on its own, as the chain tests tamper with."""
+    for n in range(1, CHAINED + 1):
+        archive.append_run(run=None, records=[make_record(n)])
+    return archive

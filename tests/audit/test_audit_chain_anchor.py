@@ -7,21 +7,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from auditkit import CHAINED as RECORDS
 
 from cxgov.audit.chain import parse_anchor
 from cxgov.audit.store import AuditArchive, record_hash
 
 if TYPE_CHECKING:
     from conftest import Backend, RecordMaker, RunMaker
-
-RECORDS = 20
-
-
-@pytest.fixture
-def chained(archive: AuditArchive, make_record: RecordMaker) -> AuditArchive:
-    for n in range(1, RECORDS + 1):
-        archive.append_run(run=None, records=[make_record(n)])
-    return archive
 
 
 def anchors(*heads: str | None) -> dict[int, str]:

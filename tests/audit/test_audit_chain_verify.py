@@ -6,20 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from auditkit import CHAINED as RECORDS
 
 from cxgov.audit.store import AuditArchive, record_hash
 
 if TYPE_CHECKING:
     from conftest import Backend, RecordMaker
-
-RECORDS = 20
-
-
-@pytest.fixture
-def chained(archive: AuditArchive, make_record: RecordMaker) -> AuditArchive:
-    for n in range(1, RECORDS + 1):
-        archive.append_run(run=None, records=[make_record(n)])
-    return archive
 
 
 def test_an_empty_archive_verifies(archive: AuditArchive) -> None:

@@ -1,7 +1,9 @@
 """Record one JSON history per workflow path into tests/replay/histories/ (run by hand after a workflow change
 that is meant to be incompatible; normal changes go behind `workflow.patched()` and keep these files).
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py            # every path
+    .venv/bin/python tests/replay/record_histories.py NAME...    # only these (a new path; the others stay
+                                                                 # as recorded by older code)
 """
 
 from __future__ import annotations
@@ -28,8 +30,23 @@ from worker import build_worker  # noqa: E402
 from workflows.audit import AuditArchiveWorkflow  # noqa: E402
 from workflows.drill import DrillWorkflow  # noqa: E402
 
+RECORDED = (
+    "drill_passed",
+    "action_completed",
+    "action_denied",
+    "action_approved",
+    "action_compensated",
+    "reversal_reversed",
+    "reversal_kept_later_changes",
+    "audit_archive",
+)
+"""The histories kept; the script also runs a few actions only to set the world up for them."""
+
 
 async def main() -> None:
+    unknown = set(sys.argv[1:]) - set(RECORDED)
+    if unknown:
+        raise SystemExit(f"unknown history {', '.join(sorted(unknown))}; known: {', '.join(RECORDED)}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL), search_attributes=SEARCH_ATTRIBUTE_KEYS, ui=False
     )
@@ -79,10 +96,18 @@ async def main() -> None:
             await client.reverse(allowed, person="ana", reason="refused")
         await client.reverse(allowed, person="farid", reason="reversed")
         recorded["reversal_reversed"] = f"reverse-{allowed}"
+        jacket_20 = {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "20"}
+        first = await act("refund_first", "refund", jacket_20)
+        await act("refund_later", "refund", jacket_20)
+        await client.reverse(first, person="farid", reason="reversed, keeping the later refund")
+        recorded["reversal_kept_later_changes"] = f"reverse-{first}"
         archive_id = f"audit-archive-{uuid.uuid4()}"
         await temporal.execute_workflow(AuditArchiveWorkflow.run, ArchiveInput(), id=archive_id, task_queue=queue)
         recorded["audit_archive"] = archive_id
+        wanted = set(sys.argv[1:]) or set(RECORDED)
         for name, workflow_id in recorded.items():
+            if name not in wanted:
+                continue
             history = await temporal.get_workflow_handle(workflow_id).fetch_history()
             (HERE / "histories" / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {workflow_id}")

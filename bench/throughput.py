@@ -47,17 +47,8 @@ with workflow.unsafe.imports_passed_through():
     from cxgov.settings import EXAMPLES
     from worker import build_worker
     from worker.build import ACTIVITY_THREADS
-    from workflows.action import (
-        CX_ACTION,
-        CX_ACTOR,
-        CX_AMOUNT,
-        CX_CHANNEL,
-        CX_CHARTER_VERSION,
-        CX_CUSTOMER,
-        CX_STATUS,
-    )
+    from workflows.action import SEARCH_ATTRIBUTE_KEYS
 
-SEARCH_ATTRIBUTE_KEYS = [CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT, CX_CHANNEL, CX_CHARTER_VERSION]
 CHARTER = EXAMPLES / "charter.yaml"
 CLINIC = "bench"
 SLOT = "2026-12-01T09:00"

@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from harness import SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL, TEMPORAL_TEST_SERVER, Stack, start_stack
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from harness import (
+    SEARCH_ATTRIBUTE_KEYS,
+    SEED,
+    TEMPORAL,
+    TEMPORAL_TEST_SERVER,
+    Stack,
+    register_search_attributes,
+    start_stack,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox
@@ -77,12 +84,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEMPORAL_TEST_SERVER))
     try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS},
-            )
-        )
+        await register_search_attributes(env.client, namespace=env.client.namespace)
         yield env
     finally:
         await env.shutdown()

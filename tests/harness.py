@@ -31,21 +31,12 @@ from cxgov.commands.common import lend_loop
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
 from worker import build_worker
-from workflows.action import (
-    CX_ACTION,
-    CX_ACTOR,
-    CX_AMOUNT,
-    CX_CHANNEL,
-    CX_CHARTER_VERSION,
-    CX_CUSTOMER,
-    CX_STATUS,
-)
+from workflows.action import SEARCH_ATTRIBUTE_KEYS
 
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
 TEMPORAL_TEST_SERVER = BIN / "temporal-test-server"
-SEARCH_ATTRIBUTE_KEYS = [CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT, CX_CHANNEL, CX_CHARTER_VERSION]
 REFERENCE_CHARTER = EXAMPLES / "charter.yaml"
 """The reference charter, unchanged: for tests of the charter itself (with a fixed `today`)."""
 SEED = EXAMPLES / "sandbox.yaml"
@@ -142,6 +133,14 @@ async def eventually(
         delay = min(delay * 1.5, 0.2)
 
 
+async def register_search_attributes(client: Client, *, namespace: str) -> None:
+    """Register cxgov's search attributes in `namespace` through the operator service."""
+    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=namespace, search_attributes=attributes)
+    )
+
+
 async def own_namespace(env: WorkflowEnvironment, *, prefix: str) -> Client:
     """A fresh namespace on the dev server with cxgov's search attributes: a test that lists workflows or
     schedules then sees only its own. The client is plain (wrap it with `governed` where needed)."""
@@ -149,10 +148,7 @@ async def own_namespace(env: WorkflowEnvironment, *, prefix: str) -> Client:
     await env.client.workflow_service.register_namespace(
         RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
     )
-    attributes = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=name, search_attributes=attributes)
-    )
+    await register_search_attributes(env.client, namespace=name)
     config = env.client.config()
     config["namespace"] = name
     return Client(**config)

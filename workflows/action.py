@@ -46,6 +46,8 @@ CX_STATUS = SearchAttributeKey.for_keyword("CxStatus")
 CX_AMOUNT = SearchAttributeKey.for_float("CxAmount")
 CX_CHANNEL = SearchAttributeKey.for_keyword("CxChannel")
 CX_CHARTER_VERSION = SearchAttributeKey.for_int("CxCharterVersion")
+SEARCH_ATTRIBUTE_KEYS = (CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT, CX_CHANNEL, CX_CHARTER_VERSION)
+"""Every search attribute cxgov's workflows upsert (`cxgov.settings.SEARCH_ATTRIBUTES` names them for the server)."""
 
 MAX_REASON_CHARS = 2000
 RELEASES_BUDGET = frozenset({Status.DENIED, Status.EXPIRED, Status.COMPENSATED, Status.FAILED})

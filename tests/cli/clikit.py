@@ -31,24 +31,24 @@ from cxgov.sandbox import Sandbox
 CXGOV = Path(sys.executable).parent / "cxgov"
 UNREACHABLE = "127.0.0.1:1"
 
-ALLOWED_REFUND = (
-    "act",
-    "refund",
-    "--actor",
-    "support-bot",
-    "--customer",
-    "C-100",
-    "--channel",
-    "chat",
-    "--reason",
-    "damaged in transit",
-    "--param",
-    "order_id=O-1001",
-    "--param",
-    "sku=TEE-RED-M",
-    "--param",
-    "amount=40",
-)
+
+def act(
+    action: str,
+    *,
+    reason: str,
+    actor: str = "support-bot",
+    customer: str = "C-100",
+    channel: str = "chat",
+    **params: str,
+) -> tuple[str, ...]:
+    """`cxgov act ACTION ...` arguments, one `-p name=value` per keyword in `params`."""
+    args = ["act", action, "--actor", actor, "--customer", customer, "--channel", channel, "--reason", reason]
+    for name, value in params.items():
+        args += ["-p", f"{name}={value}"]
+    return tuple(args)
+
+
+ALLOWED_REFUND = act("refund", reason="damaged in transit", order_id="O-1001", sku="TEE-RED-M", amount="40")
 
 
 def refund(
@@ -60,23 +60,8 @@ def refund(
     customer: str = "C-100",
 ) -> tuple[str, ...]:
     """`cxgov act refund ...` arguments for a refund by chat (default: order O-1001 of customer C-100)."""
-    return (
-        "act",
-        "refund",
-        "--actor",
-        actor,
-        "--customer",
-        customer,
-        "--channel",
-        "chat",
-        "--reason",
-        "item arrived damaged",
-        "-p",
-        f"order_id={order}",
-        "-p",
-        f"sku={sku}",
-        "-p",
-        f"amount={amount}",
+    return act(
+        "refund", reason="item arrived damaged", actor=actor, customer=customer, order_id=order, sku=sku, amount=amount
     )
 
 

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clikit import CliStack, refund
+from clikit import CliStack, act, refund
 from harness import Outcome
 
 RUNS = 50
 
-CHANGE_ADDRESS = (
-    "act",
+CHANGE_ADDRESS = act(
     "change_address",
-    "--actor",
-    "support-bot",
-    "--customer",
-    "C-300",
-    "--channel",
-    "email",
-    "--reason",
-    "customer moved",
-    "-p",
-    "order_id=O-1003",
-    "-p",
-    "address=7 Pine Rd, Capital City",
+    reason="customer moved",
+    customer="C-300",
+    channel="email",
+    order_id="O-1003",
+    address="7 Pine Rd, Capital City",
 )
 
 

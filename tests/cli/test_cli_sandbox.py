@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-from clikit import CliStack, refund
+from clikit import CliStack, act, refund
 
 from cxgov.wire import Status
 
-CHANGE_ADDRESS = (
-    "act",
-    "change_address",
-    "--actor",
-    "support-bot",
-    "--customer",
-    "C-100",
-    "--channel",
-    "chat",
-    "--reason",
-    "customer moved",
-    "-p",
-    "order_id=O-1001",
-    "-p",
-    "address=2 New St, Springfield",
-)
-BOOK = (
-    "act",
-    "book_appointment",
-    "--actor",
-    "support-bot",
-    "--customer",
-    "C-100",
-    "--channel",
-    "chat",
-    "--reason",
-    "annual check-up",
-    "-p",
-    "clinic=north",
-    "-p",
-    "slot=2026-12-01T09:00",
-)
+CHANGE_ADDRESS = act("change_address", reason="customer moved", order_id="O-1001", address="2 New St, Springfield")
+BOOK = act("book_appointment", reason="annual check-up", clinic="north", slot="2026-12-01T09:00")
 
 
 def test_dispatch_makes_the_address_final(cli_stack: CliStack) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from action_kit import REFUND_JACKET_120, request
 from harness import Stack, eventually
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import WorkflowExecution
 
+from cxgov.settings import SEARCH_ATTRIBUTES
 from cxgov.wire import Status
 from workflows.action import (
     CX_ACTION,
@@ -15,7 +17,18 @@ from workflows.action import (
     CX_CHARTER_VERSION,
     CX_CUSTOMER,
     CX_STATUS,
+    SEARCH_ATTRIBUTE_KEYS,
 )
+
+
+def test_the_workflows_upsert_exactly_the_attributes_the_stack_registers() -> None:
+    kinds = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+        "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    }
+    upserted = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTE_KEYS}
+    assert upserted == {name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()}
 
 
 async def listed(stack: Stack, query: str) -> list[WorkflowExecution]:

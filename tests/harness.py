@@ -79,7 +79,12 @@ async def start_stack(
     charter_path: Path = CHARTER,
     step_timeout: float = 10.0,
     archive: AuditArchive | None = None,
+    **worker_options: Any,
 ) -> tuple[Stack, Worker]:
+    """A worker (not yet running) on a fresh task queue, and the stack that reaches it.
+
+    `worker_options` go to `build_worker` as they are (drills, drill_workspace, clock, ...).
+    """
     client = governed(temporal)
     task_queue = f"test-{uuid.uuid4()}"
     worker = build_worker(
@@ -90,6 +95,7 @@ async def start_stack(
         step_timeout_seconds=step_timeout,
         executor=ThreadPoolExecutor(max_workers=8),
         archive=archive,
+        **worker_options,
     )
     stack = Stack(
         client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path),

@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import CHARTER, Stack
+from harness import CHARTER, Stack, start_stack
 from harness import own_namespace as fresh_namespace
 from sqlmodel import Session
 from temporalio.client import Client
@@ -20,13 +19,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cxgov.client import CxgovClient, governed
+from cxgov.client import governed
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
 from cxgov.sandbox.connectors.base import SandboxConnector
 from cxgov.sandbox.store import CONNECTOR_TYPES
 from cxgov.wire import ActionRequest, CompensateResult, ConnectorCall, DrillInput, DrillResult
-from worker import build_worker
 from workflows.drill import DrillWorkflow
 
 T = TypeVar("T")
@@ -63,29 +61,17 @@ async def start_drill_stack(
     clock: Callable[[], datetime] | None = None,
 ) -> tuple[DrillStack, Worker]:
     """A worker with a drill ledger on its own task queue; `connector_types` are those drills use."""
-    client = governed(temporal)
-    task_queue = f"test-drills-{uuid.uuid4()}"
-    worker = build_worker(
-        client,
-        task_queue=task_queue,
+    stack, worker = await start_stack(
+        temporal,
+        sandbox,
         charter_path=charter_path,
-        sandbox=sandbox,
-        executor=ThreadPoolExecutor(max_workers=8),
         drills=ledger,
         drill_workspace=workspace,
         drill_connector_types=connector_types,
         clock=clock,
     )
-    stack = DrillStack(
-        client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path),
-        temporal=client,
-        sandbox=sandbox,
-        task_queue=task_queue,
-        charter_path=charter_path,
-        ledger=ledger,
-        workspace=workspace,
-    )
-    return stack, worker
+    shared = {field.name: getattr(stack, field.name) for field in fields(Stack)}
+    return DrillStack(**shared, ledger=ledger, workspace=workspace), worker
 
 
 async def run_drill(stack: Stack, action: str) -> DrillResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
@@ -20,6 +21,7 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -137,6 +139,15 @@ async def eventually(
             raise AssertionError(f"not within {within}s: {what or probe}; last answer: {answer!r}")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.2)
+
+
+async def terminate_running(client: Client, task_queue: str) -> None:
+    """Terminate what a test left running on `task_queue` (actions awaiting approval): later tests list
+    pending approvals and workflows on the same server."""
+    query = f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id).terminate(reason="test finished")
 
 
 async def register_search_attributes(client: Client, *, namespace: str) -> None:

@@ -8,7 +8,6 @@ pytest-asyncio loop does not run during a sync test, so the workers these comman
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import CHARTER, Outcome, Runner, command_loop, start_stack, worker_loop
+from harness import CHARTER, Outcome, Runner, command_loop, start_stack, terminate_running, worker_loop
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -103,14 +102,7 @@ class BackgroundWorker:
         async with worker:
             self._ready.set()
             await self._stop.wait()
-            await _terminate_running(client, self.task_queue)
-
-
-async def _terminate_running(client: Client, task_queue: str) -> None:
-    """Leave nothing awaiting approval behind: other tests list pending approvals on the same server."""
-    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'):
-        with contextlib.suppress(RPCError):
-            await client.get_workflow_handle(execution.id).terminate(reason="cli test finished")
+            await terminate_running(client, self.task_queue)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from drillkit import DrillStack, DrillStackFactory, start_drill_stack, terminate_running
+from drillkit import DrillStack, DrillStackFactory, start_drill_stack
+from harness import terminate_running
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 

@@ -158,10 +158,3 @@ async def delete_schedules(client: Client) -> None:
     for schedule_id in await schedule_ids(client):
         with contextlib.suppress(RPCError):
             await client.get_schedule_handle(schedule_id).delete()
-
-
-async def terminate_running(client: Client, task_queue: str) -> None:
-    """Terminate what a test left running (actions awaiting approval): other tests list pending approvals."""
-    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'):
-        with contextlib.suppress(RPCError):
-            await client.get_workflow_handle(execution.id).terminate(reason="test finished")

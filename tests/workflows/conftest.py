@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest_asyncio
 from action_kit import StackFactory
-from harness import CHARTER, Stack, start_stack
-from temporalio.client import Client
+from harness import CHARTER, Stack, start_stack, terminate_running
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.sandbox import Sandbox
-
-
-async def terminate_running(client: Client, task_queue: str) -> None:
-    """Terminate what a test left running (actions awaiting approval), so no later test lists or waits on them."""
-    query = f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"'
-    async for execution in client.list_workflows(query):
-        await client.get_workflow_handle(execution.id).terminate(reason="test finished")
 
 
 @pytest_asyncio.fixture

@@ -11,10 +11,10 @@ from temporalio import activity
 
 from cxgov.budgets import BudgetLedger
 from cxgov.charter import Charter, CharterCache
+from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate
-from cxgov.errors import CxgovError
+from cxgov.errors import CxgovError, SystemUnavailable
 from cxgov.policy import BudgetState, Facts, decide, digest, screen
-from cxgov.sandbox import Sandbox
 from cxgov.wire import (
     ActionRequest,
     ApprovalPhase,
@@ -27,22 +27,25 @@ from cxgov.wire import (
     Outcome,
 )
 
+UNAVAILABLE_ATTEMPTS = 3
+"""Authorize asks a system of record that does not answer this many times, then denies: deny by default."""
+
 
 class AuthorizeActivities:
-    """Decides requests against the charter file and the sandbox system of record."""
+    """Decides requests against the charter file and the systems of record that serve its actions."""
 
     def __init__(
         self,
         *,
         charters: CharterCache,
-        sandbox: Sandbox,
+        systems: Systems,
         step_timeout_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         drills: DrillGate | None = None,
         budgets: BudgetLedger | None = None,
     ) -> None:
         self.charters = charters
-        self.sandbox = sandbox
+        self.systems = systems
         self.drills = drills
         """Drill state for rule 5; None leaves it out (a worker without a drill ledger)."""
         self.budgets = budgets
@@ -65,16 +68,21 @@ class AuthorizeActivities:
             screened = screen(charter, request, today=today)
             if isinstance(screened, Decision):
                 return self._result(request, screened, charter=charter)
-            call = ConnectorCall(
-                action_id=request.action_id, action=request.action, customer=request.customer, params=screened.params
-            )
-            connector = self.sandbox.connector(request.action)
             definition = charter.actions[request.action]
+            call = ConnectorCall(
+                action_id=request.action_id,
+                action=request.action,
+                customer=request.customer,
+                params=screened.params,
+                preconditions=list(definition.preconditions),
+            )
+            system = self.systems.system(request.action)
+            connector = self.systems.connector(request.action)
             drill = None
             if self.drills is not None and definition.reversal.kind != "irreversible":
                 drill = self.drills.state(action=request.action, max_age=charter.drills.max_age)
             facts = Facts(
-                segment=self.sandbox.customer_segment(request.customer),
+                segment=system.segment(request.customer),
                 blockers=connector.check(call, preconditions=definition.preconditions, now=now),
                 drill=drill,
             )
@@ -97,14 +105,18 @@ class AuthorizeActivities:
                     decision = decide(charter, typed, facts, today=today)
             snapshot = connector.snapshot(call) if decision.outcome == Outcome.ALLOW else None
         except CxgovError as err:
-            # Bad params that slipped past the client (or a charter changed in between), no connector, ...
+            # Bad params that slipped past the client (or a charter changed in between), no connector, a system
+            # of record that stays down, ...
             if reserved and self.budgets is not None:
                 self.budgets.release(action_id=request.action_id)
+            if isinstance(err, SystemUnavailable) and activity.info().attempt < UNAVAILABLE_ATTEMPTS:
+                raise  # retried by the local activity's retry policy
             rule = "2-bad-params" if err.exit_code == 2 else "4-system-of-record"
             decision = _deny(rule, str(err), version=charter.version)
             return self._result(request, decision, charter=charter)
         result = self._result(typed, decision, charter=charter, amount=screened.amount)
         result.snapshot = snapshot
+        result.preconditions = list(definition.preconditions)
         result.budget_reserved = reserved
         return result
 

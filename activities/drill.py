@@ -1,51 +1,46 @@
-"""Drill activities: seed a fresh sandbox fixture, run connector steps on it, record the result."""
+"""Drill activities: a fresh fixture in the action's system sandbox, connector steps on it, the recorded result."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
 
 from cxgov.charter import CharterCache
-from cxgov.drills.fixture import drill_call, write_fixture
+from cxgov.connectors import Connector, SystemOfRecord, Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from cxgov.errors import CxgovError
-from cxgov.sandbox import Sandbox
-from cxgov.sandbox.connectors.base import SandboxConnector
-from cxgov.wire import DrillInput, DrillPlan, DrillResult, DrillStepInput, DrillStepResult
+from cxgov.wire import ConnectorCall, DrillInput, DrillPlan, DrillResult, DrillStepInput, DrillStepResult
 
 
 class DrillActivities:
-    """Reversal drills on their own sandbox files under `workspace_root`, never the live system of record."""
+    """Reversal drills in each system's own sandbox (never the live system), with files under `workspace_root`."""
 
     def __init__(
         self,
         *,
         charters: CharterCache,
+        systems: Systems,
         ledger: DrillLedger,
         workspace_root: Path,
         gate: DrillGate | None = None,
-        connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
         step_timeout_seconds: float = 10.0,
     ) -> None:
         self.charters = charters
+        self.systems = systems
         self.ledger = ledger
         self.workspace_root = workspace_root
         self.gate = gate
-        self.connector_types = connector_types
         self.step_timeout_seconds = step_timeout_seconds
-
-    def _sandbox(self, workspace: str) -> Sandbox:
-        return Sandbox(Path(workspace), connector_types=self.connector_types)
 
     @activity.defn(name="drill_prepare")
     def prepare(self, input: DrillInput) -> DrillPlan:
-        """Seed a fresh fixture for `input.action` and take the world's snapshot before the action."""
+        """Set up the drill's fixture for `input.action` and take its snapshot before the action."""
         info = activity.info()
         drill_id = f"{info.workflow_id}/{info.workflow_run_id}"
-        workspace = self.workspace_root / f"{input.action}-{info.workflow_run_id}.db"
+        workspace = self.workspace_root / f"{input.action}-{info.workflow_run_id}"
         plan = DrillPlan(workspace=str(workspace), step_timeout_seconds=self.step_timeout_seconds)
         try:
             charter = self.charters.get()
@@ -60,57 +55,93 @@ class DrillActivities:
         if definition.reversal.kind == "irreversible":
             plan.problem = f"{input.action} is irreversible: there is no undo to drill"
             return plan
-        call = drill_call(action=input.action, drill_id=drill_id)
-        if call is None:
-            plan.problem = f"no drill fixture for {input.action}: its undo is untested"
-            return plan
-        seed = write_fixture(workspace)
-        box = self._sandbox(str(workspace))
         try:
-            box.load_world(seed=seed)
-            plan.before = box.world_snapshot()
-        finally:
-            box.close()
-            seed.unlink(missing_ok=True)
+            drill = self._drill_system(input.action, workspace)
+            try:
+                fixture = _connector(drill, input.action).drill_fixture()
+                if fixture is None:
+                    plan.problem = f"system {drill.name} has no drill fixture for {input.action}: its undo is untested"
+                    return plan
+                call = ConnectorCall(
+                    action_id=drill_id,
+                    action=input.action,
+                    customer=fixture.customer,
+                    params=fixture.params,
+                    preconditions=list(definition.preconditions),
+                )
+                plan.before = _connector(drill, input.action).snapshot(call)
+            finally:
+                drill.close()
+        except CxgovError as err:
+            plan.problem = str(err)
+            return plan
         plan.call = call
         return plan
 
     @activity.defn(name="drill_step")
     def step(self, input: DrillStepInput) -> DrillStepResult:
-        """One connector step on the drill's sandbox; a failure is a result, not an exception."""
-        box = self._sandbox(input.workspace)
+        """One connector step in the drill's sandbox; a failure is a result, not an exception."""
+        call = input.call
         try:
-            connector = box.connector(input.call.action)
+            drill = self._drill_system(call.action, Path(input.workspace))
+        except CxgovError as err:
+            return DrillStepResult(ok=False, summary=str(err))
+        try:
+            connector = _connector(drill, call.action)
             run: dict[str, Callable[[], DrillStepResult]] = {
-                "execute": lambda: DrillStepResult(ok=True, summary=connector.execute(input.call).summary),
-                "verify": lambda: _verified(connector.verify(input.call)),
-                "compensate": lambda: _compensated(connector.compensate(input.call)),
-                "snapshot": lambda: DrillStepResult(ok=True, summary="world read", world=box.world_snapshot()),
+                "execute": lambda: _executed(connector, call),
+                "verify": lambda: _verified(connector, call),
+                "compensate": lambda: _compensated(connector, call),
+                "snapshot": lambda: DrillStepResult(ok=True, summary="state read", world=connector.snapshot(call)),
             }
             try:
                 return run[input.step]()
             except Exception as err:  # the drill reports the failing step; it does not retry a broken undo
                 return DrillStepResult(ok=False, summary=f"{type(err).__name__}: {err}")
         finally:
-            box.close()
+            drill.close()
 
     @activity.defn(name="drill_record")
     def record(self, result: DrillResult) -> bool:
-        """Store the drill result in the ledger and remove the drill's sandbox files."""
+        """Store the drill result in the ledger and remove the drill's files."""
         recorded = self.ledger.record(result=result)
         if self.gate is not None:
             self.gate.forget(result.action)
         if result.workspace:
-            for suffix in ("", "-wal", "-shm"):
+            workspace = Path(result.workspace)
+            if workspace.is_dir():
+                shutil.rmtree(workspace, ignore_errors=True)
+            for suffix in ("", "-wal", "-shm"):  # a drill recorded before workspaces were directories
                 Path(result.workspace + suffix).unlink(missing_ok=True)
         return recorded
 
+    def _drill_system(self, action: str, workspace: Path) -> SystemOfRecord:
+        live = self.systems.system(action)
+        drill = live.drill_system(workspace)
+        if drill is None:
+            raise CxgovError(f"system {live.name} has no sandbox to drill in: the undo of {action} is untested")
+        return drill
 
-def _verified(result: Any) -> DrillStepResult:
-    return DrillStepResult(ok=bool(result.ok), summary=str(result.summary))
+
+def _connector(system: SystemOfRecord, action: str) -> Connector:
+    found = system.connectors.get(action)
+    if found is None:
+        raise CxgovError(f"the sandbox of system {system.name} has no connector for {action}")
+    return found
 
 
-def _compensated(result: Any) -> DrillStepResult:
+def _executed(connector: Connector, call: ConnectorCall) -> DrillStepResult:
+    effect = connector.execute(call)
+    return DrillStepResult(ok=True, summary=effect.summary, record=effect.record)
+
+
+def _verified(connector: Connector, call: ConnectorCall) -> DrillStepResult:
+    result = connector.verify(call)
+    return DrillStepResult(ok=result.ok, summary=result.summary)
+
+
+def _compensated(connector: Connector, call: ConnectorCall) -> DrillStepResult:
+    result = connector.compensate(call)
     if not result.undone:
         return DrillStepResult(ok=False, summary=f"nothing was undone: {result.summary}")
-    return DrillStepResult(ok=True, summary=str(result.summary))
+    return DrillStepResult(ok=True, summary=result.summary)

@@ -4,34 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import CharterCache
-from cxgov.charter.models import UNTIL_EVENTS
-from cxgov.errors import CxgovError
-from cxgov.sandbox import Sandbox
+from cxgov.connectors import Systems
+from cxgov.errors import CxgovError, SystemUnavailable
 from cxgov.wire import ActionState, ConnectorCall, LoadedAction, ReversalCheckInput, ReversalPlan, Status
 
 
 class ReversalActivities:
-    """Reads actions through the Temporal client; decides reversals with the charter and the sandbox."""
+    """Reads actions through the Temporal client; decides reversals with the charter and the systems of record."""
 
     def __init__(
         self,
         *,
         client: Client,
         charters: CharterCache,
-        sandbox: Sandbox,
+        systems: Systems,
         step_timeout_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
         self.charters = charters
-        self.sandbox = sandbox
+        self.systems = systems
         self.step_timeout_seconds = step_timeout_seconds
         self.clock = clock
 
@@ -100,6 +98,7 @@ class ReversalActivities:
             action=name,
             customer=action.request.customer,
             params=action.request.params,
+            effect=action.effect,
         )
         now = self.clock()
         if reversal.kind == "window" and reversal.window is not None:
@@ -108,23 +107,19 @@ class ReversalActivities:
             if now > closes:
                 plan.refusal = f"{name}'s reversal window closed at {closes.isoformat(timespec='seconds')}{procedure}"
                 return plan
-        if reversal.kind == "until" and reversal.until is not None:
-            snapshot = self.sandbox.connector(name).snapshot(call)
-            if _happened(reversal.until, snapshot):
+        try:
+            system = self.systems.system(name)
+            if reversal.kind == "until" and reversal.until is not None and system.happened(reversal.until, call):
+                meaning = system.until_events.get(reversal.until, reversal.until)
                 plan.refusal = (
-                    f"{name} was reversible until {reversal.until} ({UNTIL_EVENTS[reversal.until]}), which has happened"
-                    f"{procedure}"
+                    f"{name} was reversible until {reversal.until} ({meaning}), which has happened{procedure}"
                 )
                 return plan
+            plan.expected = self.systems.connector(name).expected_after_undo(call)
+        except SystemUnavailable:
+            raise  # retried: whether the window closed is a fact, not a guess
+        except CxgovError as err:
+            plan.refusal = f"the system of record cannot confirm {name} is still reversible: {err}{procedure}"
+            return plan
         plan.call = call
-        plan.expected = self.sandbox.connector(name).expected_after_undo(call)
         return plan
-
-
-def _happened(event: str, snapshot: dict[str, Any]) -> bool:
-    """Has the system-of-record event that ends an `until` reversal happened, by the connector's snapshot?"""
-    if event == "payout":
-        return bool((snapshot.get("refund") or {}).get("paid_out"))
-    if event == "dispatch":
-        return bool((snapshot.get("order") or {}).get("dispatched"))
-    return False

@@ -43,6 +43,7 @@ from temporalio.worker import Worker
 # passed through, so a run costs what importing workflows/action.py costs, not a re-import of cxgov.
 with workflow.unsafe.imports_passed_through():
     from cxgov.client import CxgovClient, governed
+    from cxgov.connectors import Systems
     from cxgov.sandbox import Sandbox
     from cxgov.settings import EXAMPLES
     from worker import build_worker
@@ -179,7 +180,7 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
         state = await handle.result()
         return state.status.value
 
-    async with build_worker(client, task_queue=task_queue, charter_path=CHARTER, sandbox=sandbox):
+    async with build_worker(client, task_queue=task_queue, charter_path=CHARTER, systems=Systems.serving(sandbox)):
         await measure("governed", one, count=WARM_UP, concurrency=concurrency, first=0)
         return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP)
 

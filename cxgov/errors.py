@@ -64,6 +64,23 @@ class NotFound(CxgovError):
     exit_code = 2
 
 
+class SystemsError(SourceError):
+    """The systems file (CXGOV_SYSTEMS) does not load; nothing from it is used."""
+
+
+class BindingError(CxgovError):
+    """The charter's actions and the configured systems of record do not fit together: no ship.
+
+    The message has one line per problem, each naming the action.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class Unavailable(CxgovError):
     """The Temporal server (or another service) cannot be reached."""
 
@@ -72,3 +89,7 @@ class Unavailable(CxgovError):
 
 class ConnectorRefused(Denied):
     """The system of record refused a step for a business reason; the step had no effect."""
+
+
+class SystemUnavailable(Unavailable):
+    """The system of record cannot answer now (down, 5xx, timeout): the step is retried, never guessed."""

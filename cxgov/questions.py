@@ -27,12 +27,14 @@ from cxgov.answers import (
     Signature,
 )
 from cxgov.audit.store import AuditArchive
-from cxgov.charter import PRECONDITIONS, Charter, Grant
-from cxgov.charter.models import UNTIL_EVENTS
+from cxgov.charter import Charter, Grant
 from cxgov.drills.ledger import ActionDrills, DrillLedger, stale_reason
 from cxgov.errors import BadRequest
 from cxgov.schedules import cadence, drill_schedule_id
 from cxgov.settings import Settings, shown_url
+
+PRECONDITION_MEANING = "checked in the system of record when deciding, and again with the effect"
+"""What a declared precondition means here; what exactly it reads is the bound system's (`cxgov.connectors`)."""
 
 BUDGETS_ENFORCED = True
 """Decisions enforce grant budgets (rule 4, reserved in the budget ledger by the worker's authorize step).
@@ -163,7 +165,7 @@ def _scope(charter: Charter, action: str, grant: Grant, *, denied: str | None) -
         if budget is None
         else Budget(per=cadence(budget.per), count=budget.count, amount=budget.amount, enforced=BUDGETS_ENFORCED),
         excluded_skus=list(definition.excluded_skus),
-        preconditions={name: PRECONDITIONS[name] for name in definition.preconditions},
+        preconditions={name: PRECONDITION_MEANING for name in definition.preconditions},
         ladder=ladder_of(charter, action),
     )
 
@@ -175,7 +177,7 @@ def _reversibility(charter: Charter, action: str, drill: Drill | None) -> Revers
         kind=reversal.kind,
         window=cadence(reversal.window) if reversal.window is not None else None,
         until=reversal.until,
-        until_meaning=UNTIL_EVENTS.get(reversal.until) if reversal.until else None,
+        until_meaning="as the system of record reports it" if reversal.until else None,
         procedure=reversal.procedure,
         owner=owner,
         owner_people=[p for p in charter.members(owner) if not charter.people[p].suspended] if owner else [],

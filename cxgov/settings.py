@@ -72,6 +72,11 @@ class Settings:
     )
     """Seed file the sandbox system of record loads its world from."""
 
+    systems_path: Path | None = field(
+        default_factory=lambda: Path(os.environ["CXGOV_SYSTEMS"]) if os.environ.get("CXGOV_SYSTEMS") else None
+    )
+    """The systems file binding each charter action to a system of record; None: the built-in sandbox serves all."""
+
     database_url: str | None = field(default_factory=lambda: os.environ.get("CXGOV_DATABASE_URL") or None)
     """Audit archive database URL; SQLite under `home` when unset."""
 

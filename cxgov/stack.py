@@ -20,8 +20,8 @@ from temporalio.client import Client
 
 from cxgov.charter import Charter, load_charter
 from cxgov.client import connect
-from cxgov.errors import Unavailable
-from cxgov.sandbox import Sandbox
+from cxgov.connectors import Systems, default_systems, load_systems
+from cxgov.errors import BindingError, Unavailable
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
@@ -138,14 +138,26 @@ async def set_retention(client: Client, *, namespace: str, days: int) -> None:
     )
 
 
-def open_sandbox(settings: Settings, *, seed: Path | None) -> tuple[Sandbox, str]:
-    """Open the sandbox; seed it from `seed` (explicit) or from the default seed when it is empty."""
-    sandbox = Sandbox(settings.sandbox_path)
-    if seed is not None or sandbox.is_empty():
-        source = seed or settings.sandbox_seed
-        summary = sandbox.load_world(seed=source)
-        return sandbox, summary.summary()
-    return sandbox, f"kept the world in {settings.sandbox_path} (pass --sandbox FILE to reseed)"
+def open_systems(settings: Settings, charter: Charter, *, seed: Path | None = None) -> Systems:
+    """The systems of record serving the charter's actions, checked against it before anything connects.
+
+    From the systems file (`CXGOV_SYSTEMS`), or with none, the built-in sandbox for every action (seeded from
+    `seed` when given, else from the default seed when it is empty).
+
+    Raises:
+        SystemsError: The systems file does not load.
+        BindingError: Actions and systems do not fit: one line per problem, each naming the action.
+    """
+    if settings.systems_path is not None:
+        systems = load_systems(settings.systems_path, home=settings.home)
+    else:
+        options = {"path": settings.sandbox_path, "seed": seed or settings.sandbox_seed, "reseed": seed is not None}
+        systems = default_systems(actions=list(charter.actions), home=settings.home, options=options)
+    problems = systems.problems(charter)
+    if problems:
+        systems.close()
+        raise BindingError(problems)
+    return systems
 
 
 async def serve(
@@ -163,7 +175,7 @@ async def serve(
     with the embedded server, every drill also runs once at start, so a fresh stack earns autonomy quickly.
     """
     charter: Charter = load_charter(settings.charter_path)
-    sandbox, seeded = open_sandbox(settings, seed=seed)
+    systems = open_systems(settings, charter, seed=seed)
     server = DevServer(settings) if embedded_server else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,7 +194,7 @@ async def serve(
             client,
             task_queue=settings.task_queue,
             charter_path=settings.charter_path,
-            sandbox=sandbox,
+            systems=systems,
             step_timeout_seconds=settings.activity_timeout,
             archive=archive,
             drills=drills,
@@ -193,7 +205,8 @@ async def serve(
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
             say(f"Temporal UI          {settings.ui_address}")
         say(f"charter              {charter.charter} v{charter.version} ({settings.charter_path})")
-        say(f"sandbox              {seeded}")
+        for line in systems.describe():
+            say(f"systems of record    {line}")
         say(f"audit archive        {shown_url(settings.audit_url)}")
         async with worker:
             if server is not None:
@@ -224,4 +237,4 @@ async def serve(
         if server is not None:
             server.stop()
             say("stopped the Temporal dev server")
-        sandbox.close()
+        systems.close()

@@ -43,9 +43,6 @@ class Status(StrEnum):
 SETTLED = frozenset(Status) - {Status.AUTHORIZING, Status.EXECUTING}
 """Statuses at which `cxgov act` stops waiting."""
 
-FINAL = SETTLED - {Status.AWAITING_APPROVAL}
-"""Statuses after which the action workflow has closed."""
-
 
 class Decision(BaseModel):
     """The charter's answer for one request, with the rule that decided it."""
@@ -118,6 +115,8 @@ class AuthorizeResult(BaseModel):
     """ai_agent, automation, integration, or person."""
     snapshot: dict[str, Any] | None = None
     """For an allowed action: the connector's snapshot, read with the facts, just before execute."""
+    preconditions: list[str] = Field(default_factory=list)
+    """The action's declared preconditions, checked again at execute."""
     budget_reserved: bool = False
     """A share of the grant's budget was reserved; released if the action ends without its effect."""
 
@@ -177,12 +176,20 @@ class ConnectorCall(BaseModel):
     action: str
     customer: str
     params: dict[str, ParamValue]
+    preconditions: list[str] = Field(default_factory=list)
+    """The charter's declared preconditions of the action: execute checks them again, with the effect."""
+    effect: dict[str, Any] | None = None
+    """What execute recorded (`EffectResult.record`), for the steps after it; None before execute."""
+    attempt: int = 1
+    """Which attempt of the step this is (set by the activity): after the first, the effect may have landed."""
 
 
 class EffectResult(BaseModel):
     applied: bool
     """False when the effect was already in place for this action id (an idempotent retry)."""
     summary: str
+    record: dict[str, Any] = Field(default_factory=dict)
+    """What later steps find the effect by (an id the system assigned); JSON-able."""
 
 
 class VerifyResult(BaseModel):
@@ -224,6 +231,8 @@ class ActionState(BaseModel):
     """Workflow id of the reversal of this action, once one ran."""
     snapshot: dict[str, Any] | None = None
     """The connector's view of what the action touches, taken just before execute: the pre-action state."""
+    effect: dict[str, Any] | None = None
+    """What execute recorded of the effect (`EffectResult.record`): how a reversal finds it."""
     settled_at: datetime | None = None
     """When the action reached its final status (for `window` reversals: when the window starts)."""
     actor_kind: str | None = None
@@ -340,6 +349,9 @@ class DrillStepResult(BaseModel):
     ok: bool
     summary: str
     world: dict[str, Any] | None = None
+    """For the snapshot step: the connector's snapshot of what the drill's call touches."""
+    record: dict[str, Any] | None = None
+    """For the execute step: what the effect recorded, for the steps after it."""
 
 
 class DrillResult(BaseModel):

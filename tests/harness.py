@@ -30,6 +30,7 @@ from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
 from cxgov.commands.common import lend_loop
+from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
 from worker import build_worker
@@ -93,7 +94,7 @@ async def start_stack(
         client,
         task_queue=task_queue,
         charter_path=charter_path,
-        sandbox=sandbox,
+        systems=Systems.serving(sandbox),
         step_timeout_seconds=step_timeout,
         executor=ThreadPoolExecutor(max_workers=8),
         archive=archive,

@@ -1,9 +1,8 @@
-"""Build the Worker with its dependencies, so tests can inject their own sandbox and charter."""
+"""Build the Worker with its dependencies, so tests can inject their own systems of record and charter."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +16,8 @@ from activities import AuthorizeActivities, ConnectorActivities, ReversalActivit
 from activities.drill import DrillActivities
 from cxgov.budgets import BudgetLedger
 from cxgov.charter import CharterCache
+from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
-from cxgov.sandbox import Sandbox
-from cxgov.sandbox.connectors.base import SandboxConnector
 from workflows.action import ActionWorkflow
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
 from workflows.drill import DrillWorkflow
@@ -49,22 +47,22 @@ def build_worker(
     *,
     task_queue: str,
     charter_path: Path,
-    sandbox: Sandbox,
+    systems: Systems,
     step_timeout_seconds: float = 10.0,
     executor: ThreadPoolExecutor | None = None,
     archive: AuditArchive | None = None,
     drills: DrillLedger | None = None,
     drill_workspace: Path | None = None,
-    drill_connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
     clock: Callable[[], datetime] | None = None,
     budgets: BudgetLedger | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
     The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
-    and the tracing interceptor; the worker inherits both. With an `archive`, the worker also runs the
-    audit archiver and the retention purge. With a drill ledger, it runs reversal drills (on sandbox files under
-    `drill_workspace`) and decisions take drill state into account (rule 5). `clock` (UTC now) is what
+    and the tracing interceptor; the worker inherits both. `systems` says which system of record serves each
+    action. With an `archive`, the worker also runs the audit archiver and the retention purge. With a drill
+    ledger, it runs reversal drills (in each system's sandbox, with files under `drill_workspace`) and decisions
+    take drill state into account (rule 5). `clock` (UTC now) is what
     activities judge time by: recertification, reversal windows, drill age; tests pass their own. With a
     budget ledger, grants' budgets are enforced (rule 4).
     """
@@ -73,16 +71,16 @@ def build_worker(
     gate = DrillGate(drills, clock=now) if drills is not None else None
     authorize = AuthorizeActivities(
         charters=charters,
-        sandbox=sandbox,
+        systems=systems,
         step_timeout_seconds=step_timeout_seconds,
         drills=gate,
         clock=now,
         budgets=budgets,
     )
     reversal = ReversalActivities(
-        client=client, charters=charters, sandbox=sandbox, step_timeout_seconds=step_timeout_seconds, clock=now
+        client=client, charters=charters, systems=systems, step_timeout_seconds=step_timeout_seconds, clock=now
     )
-    connector = ConnectorActivities(sandbox=sandbox)
+    connector = ConnectorActivities(systems=systems, clock=now)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     activities: list[Callable[..., Any]] = [
         authorize.authorize,
@@ -95,12 +93,14 @@ def build_worker(
         reversal.authorize_reversal,
     ]
     if drills is not None:
+        if drill_workspace is None:
+            raise ValueError("a worker that runs drills needs a drill_workspace for their files")
         drill = DrillActivities(
             charters=charters,
+            systems=systems,
             ledger=drills,
             gate=gate,
-            workspace_root=drill_workspace or sandbox.path.parent / "drills",
-            connector_types=drill_connector_types,
+            workspace_root=drill_workspace,
             step_timeout_seconds=step_timeout_seconds,
         )
         activities += [drill.prepare, drill.step, drill.record]
@@ -118,9 +118,3 @@ def build_worker(
         activity_executor=pool,
         max_concurrent_activities=pool._max_workers,
     )
-
-
-async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
-    """Run `worker` until `stop` is set, then shut it down gracefully."""
-    async with worker:
-        await stop.wait()

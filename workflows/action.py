@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         AuthorizeResult,
         CompensateResult,
         ConnectorCall,
+        Decision,
         EffectResult,
         Outcome,
         PendingApproval,
@@ -52,7 +53,10 @@ SEARCH_ATTRIBUTE_KEYS = (CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT,
 MAX_REASON_CHARS = 2000
 RELEASES_BUDGET = frozenset({Status.DENIED, Status.EXPIRED, Status.COMPENSATED, Status.FAILED})
 """Ends without the action's effect: its budget share is given back."""
-NON_RETRYABLE = ["ConnectorRefused", "BadRequest"]
+REFUSED = "ConnectorRefused"
+"""The error type of a business refusal by the system of record (see activities.connector)."""
+REFUSAL_DENIES = "execute-refusal-denies"
+"""Patch: a refusal at execute (a precondition found false, nothing changed) ends the action denied."""
 
 
 def identity_attributes(request: ActionRequest) -> TypedSearchAttributes:
@@ -179,10 +183,14 @@ class ActionWorkflow:
         # version and amount go out with the settled status.
         self._set_status(Status.EXECUTING, upsert=False)
         call = ConnectorCall(
-            action_id=state.action_id, action=state.request.action, customer=state.request.customer, params=auth.params
+            action_id=state.action_id,
+            action=state.request.action,
+            customer=state.request.customer,
+            params=auth.params,
+            preconditions=auth.preconditions,
         )
         step_timeout = timedelta(seconds=auth.step_timeout_seconds)
-        retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+        retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=[REFUSED])
         # The pre-action state, kept in the history: a reversal proves it restored exactly this. Authorize took
         # it for an allowed action; after an approval (minutes or hours later) it is taken afresh.
         state.snapshot = auth.snapshot if self._plan is None else None
@@ -200,6 +208,9 @@ class ActionWorkflow:
                 retry_policy=retry,
             )
             self._step("execute", True, effect.summary)
+            if effect.record:
+                state.effect = effect.record
+                call = call.model_copy(update={"effect": effect.record})
             verified: VerifyResult = await workflow.execute_local_activity(
                 "verify_action", call, result_type=VerifyResult, start_to_close_timeout=step_timeout, retry_policy=retry
             )
@@ -207,7 +218,13 @@ class ActionWorkflow:
             if not verified.ok:
                 raise ApplicationError(f"verify failed: {verified.summary}", type="VerifyFailed", non_retryable=True)
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
-            if not any(step.step == "execute" for step in state.steps):
+            executed = any(step.step == "execute" for step in state.steps)
+            if not executed and _refused(err) and workflow.patched(REFUSAL_DENIES):
+                # The system of record refused the effect and changed nothing: the facts changed since the
+                # decision (a slot filled up while the request waited). A denial with the fresh reason, not a failure.
+                self._step("execute", False, _cause(err))
+                return await self._deny_at_execute(_cause(err))
+            if not executed:
                 self._step("execute", False, _cause(err))
             status = await self._compensate(call, step_timeout, failure=_cause(err), owners=auth.reversal_owner_people)
             if is_cancelled_exception(err):
@@ -215,6 +232,16 @@ class ActionWorkflow:
                 raise
             return await self._finish(status)
         return await self._finish(Status.COMPLETED)
+
+    async def _deny_at_execute(self, reason: str) -> ActionState:
+        state = self._state
+        state.decision = Decision(
+            outcome=Outcome.DENY,
+            rule="4-precondition",
+            reasons=[f"at execute: {reason}"],
+            charter_version=state.charter_version,
+        )
+        return await self._finish(Status.DENIED)
 
     async def _compensate(
         self, call: ConnectorCall, step_timeout: timedelta, *, failure: str, owners: list[str]
@@ -340,6 +367,12 @@ def _well_formed(attempt: ApprovalInput) -> None:
         raise ValueError(f"reason is {len(attempt.reason)} characters; the limit is {MAX_REASON_CHARS}")
     if not attempt.digest:
         raise ValueError("digest is empty")
+
+
+def _refused(err: BaseException) -> bool:
+    """Whether an execute failure is the system of record's refusal (nothing changed), not a crash or outage."""
+    cause = err.__cause__ if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type == REFUSED
 
 
 def _cause(err: BaseException) -> str:

@@ -1,5 +1,6 @@
-"""The reversal drill workflow: on a fresh sandbox fixture, execute an action, verify it, undo it, and prove
-the world is exactly as before. Started by the `drill-<action>` schedule or `cxgov drills run`."""
+"""The reversal drill workflow: on a fresh fixture in the action's system sandbox, execute the action, verify
+it, undo it, and prove what it touched is exactly as before. Started by the `drill-<action>` schedule or
+`cxgov drills run`."""
 
 from datetime import timedelta
 from typing import Literal
@@ -9,7 +10,15 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from cxgov.snapshots import describe_differences
-    from cxgov.wire import DrillInput, DrillPlan, DrillResult, DrillStepInput, DrillStepResult, StepRecord
+    from cxgov.wire import (
+        ConnectorCall,
+        DrillInput,
+        DrillPlan,
+        DrillResult,
+        DrillStepInput,
+        DrillStepResult,
+        StepRecord,
+    )
 
 QUICK = timedelta(seconds=60)
 Step = Literal["execute", "verify", "compensate", "snapshot"]
@@ -31,14 +40,17 @@ class DrillWorkflow:
         if plan.problem is not None or plan.call is None:
             failing = ("prepare", plan.problem or "no drill call")
         else:
+            call = plan.call
             for step in ("execute", "verify", "compensate"):
-                done = await self._step(plan, step)
+                done = await self._step(plan, call, step)
                 steps.append(StepRecord(step=step, ok=done.ok, summary=done.summary, at=workflow.now()))
                 if not done.ok:
                     failing = (step, done.summary)
                     break
+                if done.record is not None:  # what execute recorded: how verify and compensate find the effect
+                    call = call.model_copy(update={"effect": done.record})
             if failing is None:
-                after = await self._step(plan, "snapshot")
+                after = await self._step(plan, call, "snapshot")
                 differs = describe_differences(plan.before, after.world) if after.ok else after.summary
                 ok = after.ok and not differs
                 summary = (
@@ -67,11 +79,10 @@ class DrillWorkflow:
         )
         return result
 
-    async def _step(self, plan: DrillPlan, step: Step) -> DrillStepResult:
-        assert plan.call is not None
+    async def _step(self, plan: DrillPlan, call: ConnectorCall, step: Step) -> DrillStepResult:
         result: DrillStepResult = await workflow.execute_activity(
             "drill_step",
-            DrillStepInput(workspace=plan.workspace, call=plan.call, step=step),
+            DrillStepInput(workspace=plan.workspace, call=call, step=step),
             result_type=DrillStepResult,
             start_to_close_timeout=timedelta(seconds=plan.step_timeout_seconds),
             retry_policy=RetryPolicy(maximum_attempts=3),

@@ -2,10 +2,9 @@
 
 from cxgov.charter.gaps import CharterGap, charter_gaps
 from cxgov.charter.loader import CharterCache, load_charter
-from cxgov.charter.models import PRECONDITIONS, Action, Actor, Charter, Grant, Person, parse_duration
+from cxgov.charter.models import Action, Actor, Charter, Grant, Person, parse_duration
 
 __all__ = [
-    "PRECONDITIONS",
     "Action",
     "Actor",
     "Charter",

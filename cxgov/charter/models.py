@@ -23,19 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-PRECONDITIONS: dict[str, str] = {
-    "not_dispatched": "the order has not left the warehouse",
-    "placed_within_24h": "the order was placed in the last 24 hours",
-    "capacity": "the clinic's slot has room",
-}
-"""Preconditions a charter may declare; each is checked against the system of record before executing."""
-
-UNTIL_EVENTS: dict[str, str] = {
-    "payout": "the refund is paid out",
-    "dispatch": "the order is dispatched",
-}
-"""System-of-record events that end an `until` reversal."""
-
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -117,16 +104,10 @@ class Reversal(_Strict):
     kind: Literal["always", "window", "until", "irreversible"]
     window: Duration | None = None
     until: Name | None = None
+    """The system-of-record event that ends the reversal; the bound system must be able to tell it."""
     procedure: str = Field(min_length=1)
     owner: Name | None = None
     """The role whose members may execute the reversal."""
-
-    @field_validator("until")
-    @classmethod
-    def _known_event(cls, until: str | None) -> str | None:
-        if until is not None and until not in UNTIL_EVENTS:
-            raise ValueError(f"unknown until event {until!r} (known: {', '.join(UNTIL_EVENTS)})")
-        return until
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Reversal:
@@ -153,18 +134,12 @@ class Action(_Strict):
     params: dict[Name, ParamType] = Field(default_factory=dict)
     excluded_skus: list[Name] = Field(default_factory=list)
     preconditions: list[Name] = Field(default_factory=list)
+    """Checked against the system of record before deciding and again at execute; the bound system must be able
+    to check each (a worker does not start otherwise)."""
     reversal: Reversal
     approval: Approval | None = None
     drill_every: Duration | None = None
     """Per-action drill cadence, overriding drills.every."""
-
-    @field_validator("preconditions")
-    @classmethod
-    def _known_preconditions(cls, preconditions: list[str]) -> list[str]:
-        for name in preconditions:
-            if name not in PRECONDITIONS:
-                raise ValueError(f"unknown precondition {name!r} (known: {', '.join(PRECONDITIONS)})")
-        return preconditions
 
     @model_validator(mode="after")
     def _one_money_param(self) -> Action:

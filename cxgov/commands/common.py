@@ -61,7 +61,8 @@ def _report(err: CxgovError) -> None:
     if Output.json:
         typer.echo(json.dumps({"error": err.message, "exit_code": err.exit_code}))
     else:
-        typer.echo(f"cxgov: {err.message}", err=True)
+        for line in err.message.splitlines() or [""]:  # a BindingError has one line per problem
+            typer.echo(f"cxgov: {line}", err=True)
 
 
 def first_line(text: str) -> str:

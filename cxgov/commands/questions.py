@@ -180,8 +180,8 @@ def _action_text(answers: GovernanceAnswers, answer: ActionAnswer) -> list[str]:
         enforced = "" if scope.budget.enforced else " (in the charter; not enforced by this version)"
         lines.append(f"    budget  {' and '.join(parts)} per rolling {scope.budget.per}{enforced}")
     if scope.preconditions:
-        checks = "; ".join(f"{meaning} ({name})" for name, meaning in scope.preconditions.items())
-        lines.append(f"    checks  {checks}")
+        checks = ", ".join(scope.preconditions)
+        lines.append(f"    checks  {checks} ({next(iter(scope.preconditions.values()))})")
     if scope.require_approval or scope.approve_above is not None or (drill is not None and drill.overdue):
         lines.append(f"    ladder  {_ladder_text(scope.ladder, money=scope.amount_param is not None)}")
     lines.append(f"    undo    {_undo_text(answer)}")

@@ -15,21 +15,23 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from cxgov.connectors.protocol import Connector
 from cxgov.errors import BadRequest, NotFound
 from cxgov.sandbox.connectors import (
     BookAppointmentConnector,
     CancelOrderConnector,
     ChangeAddressConnector,
-    Connector,
     RefundConnector,
     ShareCustomerDataConnector,
 )
 from cxgov.sandbox.connectors.base import SandboxConnector, moment_text
 from cxgov.sandbox.database import SandboxDatabase
 from cxgov.sandbox.faults import add_fault, take_fault
+from cxgov.sandbox.fixture import write_fixture
 from cxgov.sandbox.seed import WorldSummary, load_seed, summarize
 from cxgov.sandbox.tables import Customer, Order, Refund, as_utc
 from cxgov.sandbox.world import describe_world, replace_world, world_is_empty
+from cxgov.wire import ConnectorCall
 
 CONNECTOR_TYPES: tuple[type[SandboxConnector[Any]], ...] = (
     RefundConnector,
@@ -40,25 +42,78 @@ CONNECTOR_TYPES: tuple[type[SandboxConnector[Any]], ...] = (
 )
 
 
+UNTIL_EVENTS: dict[str, str] = {
+    "payout": "the refund is paid out",
+    "dispatch": "the order is dispatched",
+}
+"""The events ending an `until` reversal that the sandbox can tell (`cxgov sandbox payout|dispatch` cause them)."""
+
+
 class Sandbox:
-    """The built-in system of record the reference actions run against.
+    """The built-in system of record the reference actions run against (a `SystemOfRecord`).
 
     Args:
         path: The SQLite file; it and its parent directory are created when missing.
         connector_types: The connector classes to build, one per action; the five reference connectors by
+            default.
+        drill_connector_types: The connector classes of this sandbox's drill sandboxes; `connector_types` by
             default (a test passes a deliberately broken one to see a reversal drill fail).
     """
 
-    def __init__(self, path: Path, *, connector_types: Sequence[type[SandboxConnector[Any]]] | None = None) -> None:
+    name = "sandbox"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
+        drill_connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
+    ) -> None:
         self.path = path
+        self.connector_types = tuple(connector_types or CONNECTOR_TYPES)
+        self.drill_connector_types = tuple(drill_connector_types or self.connector_types)
+        self.seeded = ""
+        """What the last seeding did, for `cxgov up`."""
         self._database = SandboxDatabase(path)
-        built: list[Connector] = [kind(database=self._database) for kind in connector_types or CONNECTOR_TYPES]
+        built: list[Connector] = [kind(database=self._database) for kind in self.connector_types]
         self._connectors: Mapping[str, Connector] = MappingProxyType({c.action: c for c in built})
+
+    @property
+    def description(self) -> str:
+        """Where the world is, and what seeding did."""
+        return f"sandbox ({self.path}{': ' + self.seeded if self.seeded else ''})"
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
         """Every sandbox connector, by the charter action it carries out."""
         return self._connectors
+
+    @property
+    def until_events(self) -> Mapping[str, str]:
+        """`payout` and `dispatch`."""
+        return UNTIL_EVENTS
+
+    def happened(self, event: str, call: ConnectorCall) -> bool:
+        """Has `event` happened to the effect of `call`: its refund paid out, its order dispatched?
+
+        Raises:
+            BadRequest: An event the sandbox cannot tell.
+        """
+        if event not in UNTIL_EVENTS:
+            raise BadRequest(f"the sandbox cannot tell event {event!r}", field="until")
+        snapshot = self.connector(call.action).snapshot(call)
+        if event == "payout":
+            return bool((snapshot.get("refund") or {}).get("paid_out"))
+        return bool((snapshot.get("order") or {}).get("dispatched"))
+
+    def drill_system(self, workspace: Path) -> Sandbox:
+        """A sandbox of its own in `workspace`, seeded with the drill fixture world when new."""
+        drill = Sandbox(workspace / "sandbox.db", connector_types=self.drill_connector_types)
+        if drill.is_empty():
+            seed = write_fixture(workspace)
+            drill.load_world(seed=seed)
+            seed.unlink(missing_ok=True)
+        return drill
 
     def connector(self, action: str) -> Connector:
         """The connector for `action`.
@@ -96,7 +151,7 @@ class Sandbox:
         with self._database.reading() as session:
             return world_is_empty(session=session)
 
-    def customer_segment(self, customer: str) -> str | None:
+    def segment(self, customer: str) -> str | None:
         """The segment the system of record holds for `customer`, or None for an unknown customer."""
         with self._database.reading() as session:
             found = session.get(Customer, customer)

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from cxgov.budgets import BudgetLedger
 from cxgov.charter.models import Budget
 from cxgov.client import CxgovClient, governed
+from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, Status
 from worker import build_worker
@@ -87,7 +88,9 @@ async def test_the_worker_denies_over_budget_and_releases_what_did_not_happen(
     ledger = BudgetLedger(f"sqlite:///{tmp_path / 'governance.db'}")
     temporal = governed(dev_env.client)
     task_queue = f"test-budget-{uuid.uuid4()}"
-    worker = build_worker(temporal, task_queue=task_queue, charter_path=charter, sandbox=box, budgets=ledger)
+    worker = build_worker(
+        temporal, task_queue=task_queue, charter_path=charter, systems=Systems.serving(box), budgets=ledger
+    )
     client = CxgovClient(temporal, task_queue=task_queue, charter_path=charter)
 
     async def refund(sku: str, amount: str) -> ActionState:

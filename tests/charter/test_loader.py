@@ -75,13 +75,6 @@ def test_reference_charter_loads_with_its_meaning() -> None:
             "actions.refund.reversal.kind",
             "Input should be",
         ),
-        (
-            "preconditions: [capacity]",
-            "preconditions: [vibes]",
-            71,
-            "actions.book_appointment.preconditions",
-            "unknown precondition",
-        ),
         ("approve_limit: 300}", "approve_limit: -5}", 25, "people.ben.approve_limit", "greater than or equal to 0"),
         (
             "on_timeout: deny}\n  change",
@@ -100,7 +93,6 @@ def test_reference_charter_loads_with_its_meaning() -> None:
             "approve_above 500 is above max_amount 200",
         ),
         ("by: dana,", "by: dora,", 19, "signoffs[0].by", "not one of the charter's people"),
-        ("until: payout ", "until: tuesday ", 52, "actions.refund.reversal.until", "unknown until event"),
     ],
 )
 def test_load_errors_name_file_line_and_key(

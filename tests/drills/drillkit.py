@@ -61,14 +61,10 @@ async def start_drill_stack(
     clock: Callable[[], datetime] | None = None,
 ) -> tuple[DrillStack, Worker]:
     """A worker with a drill ledger on its own task queue; `connector_types` are those drills use."""
+    if connector_types is not None:
+        sandbox.drill_connector_types = tuple(connector_types)
     stack, worker = await start_stack(
-        temporal,
-        sandbox,
-        charter_path=charter_path,
-        drills=ledger,
-        drill_workspace=workspace,
-        drill_connector_types=connector_types,
-        clock=clock,
+        temporal, sandbox, charter_path=charter_path, drills=ledger, drill_workspace=workspace, clock=clock
     )
     shared = {field.name: getattr(stack, field.name) for field in fields(Stack)}
     return DrillStack(**shared, ledger=ledger, workspace=workspace), worker

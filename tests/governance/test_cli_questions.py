@@ -80,16 +80,17 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    budget  300 requests and 5000 USD per rolling 1d",
         "    ladder  support-lead (ana up to 1000, ben up to 300) -> duty-manager covering (carla up to 5000); "
         "4h a step, then deny",
-        "    undo    until payout (the refund is paid out), by finance-ops (farid): "
+        "    undo    until payout (as the system of record reports it), by finance-ops (farid): "
         "Claw the refund back before the payout runs",
         f"    drill   every 30d (drill-refund); last run {t['refund']} passed; last pass {t['refund']}",
         '    audit   3 requests archived; UI search: CxActor = "support-bot" AND CxAction = "refund"',
         "    pull    cxgov audit --actor support-bot --action refund --since 2555d --format csv",
         "  change_address: Change the shipping address of an order that has not been dispatched",
         "    scope   grant to actor support-bot, on its own: channels chat, email; segments any",
-        "    checks  the order has not left the warehouse (not_dispatched)",
+        "    checks  not_dispatched (checked in the system of record when deciding, and again with the effect)",
         "    ladder  support-lead (ana, ben) -> duty-manager covering (carla); 1h a step, then deny",
-        "    undo    until dispatch (the order is dispatched), by support-lead (ana, ben): Restore the previous address",
+        "    undo    until dispatch (as the system of record reports it), by support-lead (ana, ben): "
+        "Restore the previous address",
         f"    drill   every 30d (drill-change_address); last run {t['change_address fail']} failed at verify; "
         f"last pass {t['change_address pass']}",
         "            OVERDUE: the last drill failed at verify (the address was not restored); "
@@ -98,7 +99,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    pull    cxgov audit --actor support-bot --action change_address --since 2555d --format csv",
         "  cancel_order: Cancel an order placed in the last 24 hours",
         "    scope   grant to actor support-bot, on its own: channels chat, email; segments any",
-        "    checks  the order was placed in the last 24 hours (placed_within_24h)",
+        "    checks  placed_within_24h (checked in the system of record when deciding, and again with the effect)",
         "    ladder  support-lead (ana, ben) -> duty-manager covering (carla); 1h a step, then deny",
         "    undo    within 1d of completing, by support-lead (ana, ben): Reinstate the order",
         f"    drill   every 30d (drill-cancel_order); last run {t['cancel_order']} passed; last pass {t['cancel_order']}",
@@ -108,7 +109,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    pull    cxgov audit --actor support-bot --action cancel_order --since 2555d --format csv",
         "  book_appointment: Book a clinic appointment",
         "    scope   grant to actor support-bot, on its own: channels any; segments any",
-        "    checks  the clinic's slot has room (capacity)",
+        "    checks  capacity (checked in the system of record when deciding, and again with the effect)",
         "    ladder  none: what needs approval is denied (the action has no approval ladder)",
         "    undo    any time, by support-lead (ana, ben): Cancel the booking",
         "    drill   every 30d (drill-book_appointment); never run; last pass never",

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.sync import archive_lag, sync_closed
 from cxgov.client import CxgovClient, governed
+from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, DrillInput, DrillResult, Status
@@ -52,7 +53,7 @@ async def test_questions_and_gaps_answer_for_what_really_ran(
         temporal,
         task_queue=task_queue,
         charter_path=CHARTER,
-        sandbox=sandbox,
+        systems=Systems.serving(sandbox),
         executor=ThreadPoolExecutor(max_workers=8),
         archive=archive,
         drills=ledger,

@@ -13,7 +13,7 @@ from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter
 from cxgov.drills.ledger import DrillLedger
 from cxgov.errors import BadRequest
-from cxgov.questions import Trail, answer_questions
+from cxgov.questions import PRECONDITION_MEANING, Trail, answer_questions
 from cxgov.settings import shown_url
 
 TRAIL = Trail(
@@ -92,7 +92,7 @@ def test_scope_lists_preconditions_and_any_for_unrestricted_grants(charter: Char
     answers = answer(charter)
 
     change = action_of(answers, "support-bot", "change_address").scope
-    assert change.preconditions == {"not_dispatched": "the order has not left the warehouse"}
+    assert change.preconditions == {"not_dispatched": PRECONDITION_MEANING}
     assert change.segments is None and change.max_amount is None and change.amount_param is None
     booking = action_of(answers, "support-bot", "book_appointment").scope
     assert booking.channels is None and booking.ladder is None
@@ -118,7 +118,11 @@ def test_reversibility_names_kind_owner_people_and_procedure(charter: Charter) -
     answers = answer(charter)
 
     refund = action_of(answers, "support-bot", "refund").reversibility
-    assert (refund.kind, refund.until, refund.until_meaning) == ("until", "payout", "the refund is paid out")
+    assert (refund.kind, refund.until, refund.until_meaning) == (
+        "until",
+        "payout",
+        "as the system of record reports it",
+    )
     assert (refund.owner, refund.owner_people) == ("finance-ops", ["farid"])
     assert refund.procedure == "Claw the refund back before the payout runs"
     cancel = action_of(answers, "support-bot", "cancel_order").reversibility

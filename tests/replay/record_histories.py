@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from cxgov.audit.store import AuditArchive  # noqa: E402
 from cxgov.client import CxgovClient, governed  # noqa: E402
+from cxgov.connectors import Systems  # noqa: E402
 from cxgov.drills.ledger import DrillLedger  # noqa: E402
 from cxgov.sandbox import Sandbox  # noqa: E402
 from cxgov.wire import ArchiveInput, DrillInput  # noqa: E402
@@ -61,7 +62,7 @@ async def main() -> None:
         temporal,
         task_queue=queue,
         charter_path=CHARTER,
-        sandbox=box,
+        systems=Systems.serving(box),
         archive=archive,
         drills=ledger,
         drill_workspace=work / "drills",

@@ -41,7 +41,7 @@ def test_book_appointment_check(sandbox: Sandbox, load_moment: datetime) -> None
     connector = sandbox.connector("book_appointment")
     declared = ["capacity"]
 
-    assert connector.preconditions == frozenset({"capacity"})
+    assert set(connector.preconditions) == {"capacity"}
     assert connector.check(book(), preconditions=declared, now=load_moment) == []
     assert connector.check(book(FULL_SLOT), preconditions=declared, now=load_moment) == [
         f"precondition capacity is false: clinic north slot {FULL_SLOT} is full (1 of 1 booked)"
@@ -91,7 +91,7 @@ def test_booking_a_full_slot_is_refused_without_effect(sandbox: Sandbox) -> None
 def test_share_check(sandbox: Sandbox, load_moment: datetime) -> None:
     connector = sandbox.connector("share_customer_data")
 
-    assert connector.preconditions == frozenset()
+    assert dict(connector.preconditions) == {}
     assert connector.check(share(), preconditions=[], now=load_moment) == []
     assert connector.check(share(recipient="data-broker"), preconditions=[], now=load_moment) == [
         "unknown recipient 'data-broker' (known: insights-partner-inc)"

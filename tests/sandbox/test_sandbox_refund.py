@@ -27,7 +27,7 @@ def refund(
 
 def test_check_passes_for_a_line_of_the_customers_own_order(sandbox: Sandbox, load_moment: datetime) -> None:
     connector = sandbox.connector("refund")
-    assert connector.preconditions == frozenset({"not_dispatched", "placed_within_24h"})
+    assert set(connector.preconditions) == {"not_dispatched", "placed_within_24h"}
     declared = ["not_dispatched", "placed_within_24h"]
     assert connector.check(refund("40"), preconditions=declared, now=load_moment) == []
 

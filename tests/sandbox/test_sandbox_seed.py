@@ -51,8 +51,8 @@ def test_reference_seed_loads_unchanged_with_its_counts(
     assert world["orders"]["O-1001"]["lines"]["JACKET-BLK-L"] == {"price": "180", "refunded": "0"}
     assert world["clinics"]["north"]["2026-12-01T10:00"] == {"capacity": 1, "booked": 1}
     assert world["recipients"] == ["insights-partner-inc"]
-    assert sandbox.customer_segment("C-300") == "vip"
-    assert sandbox.customer_segment("C-999") is None
+    assert sandbox.segment("C-300") == "vip"
+    assert sandbox.segment("C-999") is None
     sandbox.close()
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cxgov.connectors import Connector
 from cxgov.errors import BadRequest, NotFound
-from cxgov.sandbox import Connector, Sandbox
+from cxgov.sandbox import Sandbox
 from cxgov.wire import ConnectorCall
 
 ACTIONS = ["book_appointment", "cancel_order", "change_address", "refund", "share_customer_data"]

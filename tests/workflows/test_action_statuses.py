@@ -298,12 +298,12 @@ async def test_failed_compensation_escalates_to_the_reversal_owner(stack: Stack)
     assert stack.sandbox.world_snapshot() == expected, "the booking stays until a person of support-lead undoes it"
 
 
-async def test_execute_refused_after_the_world_changed_fails_with_no_effect(stack: Stack) -> None:
+async def test_execute_refused_after_the_world_changed_is_denied_with_the_fresh_reason(stack: Stack) -> None:
     """A real race: while the 120 refund waits for approval, another refund takes what was left of the line.
 
     Authorize saw 180 left on JACKET-BLK-L; by the time ana approves, tier1 omar has refunded 100 of it, so the
-    connector refuses the 120 inside execute (non-retryable, nothing written) and compensation finds nothing to
-    undo: the action ends `failed`.
+    connector refuses the 120 inside execute (checked again with the effect, nothing written): the action ends
+    `denied` by rule 4-precondition with the fresh reason, not `failed`, and its budget share is given back.
     """
     escalated = await stack.client.act(request(stack, params=REFUND_JACKET_120), wait=20)
     assert escalated.status == Status.AWAITING_APPROVAL
@@ -316,11 +316,14 @@ async def test_execute_refused_after_the_world_changed_fails_with_no_effect(stac
     await stack.client.decide(escalated.action_id, verdict="approve", person="ana", reason="ok")
     done = await closed(stack, escalated.action_id)
 
-    assert done.status == Status.FAILED
-    assert done.decision is not None and done.decision.outcome == Outcome.ESCALATE
-    assert steps(done) == [("execute", False), ("compensate", True)]
-    assert "exceeds what is left to refund on order O-1001 line JACKET-BLK-L: 80 of 180" in done.steps[0].summary
-    assert done.steps[1].summary.startswith("nothing to undo")
-    assert done.error is not None and "exceeds what is left" in done.error
+    assert done.status == Status.DENIED
+    assert done.decision is not None
+    assert (done.decision.outcome, done.decision.rule) == (Outcome.DENY, "4-precondition")
+    fresh = "exceeds what is left to refund on order O-1001 line JACKET-BLK-L: 80 of 180"
+    assert len(done.decision.reasons) == 1 and fresh in done.decision.reasons[0]
+    assert done.decision.reasons[0].startswith("at execute: ")
+    assert steps(done) == [("execute", False)], "a refusal changed nothing: there is nothing to compensate"
+    assert fresh in done.steps[0].summary
+    assert [a.accepted for a in done.approvals] == [True], "the approval stays on the record"
     assert stack.sandbox.world_snapshot() == after_omar
     assert list(after_omar["refunds"]) == [omar.action_id]

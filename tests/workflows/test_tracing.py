@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.client import CxgovClient, governed
+from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.wire import Status
 from worker import build_worker
@@ -29,7 +30,7 @@ async def test_one_action_is_one_trace(dev_env: WorkflowEnvironment, sandbox: Sa
         client,
         task_queue=task_queue,
         charter_path=CHARTER,
-        sandbox=sandbox,
+        systems=Systems.serving(sandbox),
         executor=ThreadPoolExecutor(max_workers=4),
     )
     traced = Stack(

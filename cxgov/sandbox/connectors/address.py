@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from cxgov.errors import ConnectorRefused
 from cxgov.sandbox.connectors.base import SandboxConnector, moment_text, text_param
 from cxgov.sandbox.connectors.orders import ORDER_PRECONDITIONS, order_precondition_reasons, owned_order
+from cxgov.sandbox.fixture import DRILL_ORDER
 from cxgov.sandbox.tables import AddressChange, Order
 from cxgov.sandbox.world import describe_order
 from cxgov.wire import CompensateResult, ConnectorCall, VerifyResult
@@ -22,6 +23,7 @@ class ChangeAddressConnector(SandboxConnector[AddressChange]):
     action = "change_address"
     preconditions = ORDER_PRECONDITIONS
     effect_noun = "address change"
+    drill_params = {"order_id": DRILL_ORDER, "address": "2 Drill Lane"}
 
     def _effect(self, session: Session, action_id: str) -> AddressChange | None:
         return session.exec(select(AddressChange).where(col(AddressChange.action_id) == action_id)).first()

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from cxgov.errors import BadRequest
+from cxgov.connectors.protocol import DrillFixture
+from cxgov.errors import BadRequest, ConnectorRefused
 from cxgov.sandbox.database import SandboxDatabase
 from cxgov.sandbox.faults import fault_armed, take_fault
+from cxgov.sandbox.fixture import DRILL_CUSTOMER
 from cxgov.sandbox.tables import SandboxTable, as_utc
-from cxgov.wire import CompensateResult, ConnectorCall, EffectResult, VerifyResult
+from cxgov.wire import CompensateResult, ConnectorCall, EffectResult, ParamValue, VerifyResult
 
 E = TypeVar("E", bound=SandboxTable)
 
@@ -36,10 +38,12 @@ class SandboxConnector(ABC, Generic[E]):
 
     action: str = ""
     """The charter action this connector carries out."""
-    preconditions: frozenset[str] = frozenset()
-    """The declared preconditions this connector can check."""
+    preconditions: Mapping[str, str] = {}
+    """The declared preconditions this connector can check, with what each means."""
     effect_noun: str = "effect"
     """What one effect is called in summaries: `refund`, `booking`, ..."""
+    drill_params: ClassVar[dict[str, ParamValue] | None] = None
+    """The params a drill uses on the fixture world (`cxgov.sandbox.fixture`); None: not drillable."""
 
     def __init__(self, *, database: SandboxDatabase) -> None:
         self.database = database
@@ -47,25 +51,33 @@ class SandboxConnector(ABC, Generic[E]):
     def check(self, call: ConnectorCall, *, preconditions: Sequence[str], now: datetime) -> list[str]:
         """Reasons the request cannot proceed, empty when it can (see `Connector.check`)."""
         self._accept(call)
-        unsupported = sorted(set(preconditions) - self.preconditions)
-        if unsupported:
-            can = ", ".join(sorted(self.preconditions)) or "none"
-            raise ValueError(
-                f"the {self.action} connector cannot check precondition {', '.join(unsupported)}; it can check: {can}"
-            )
+        self._supported(preconditions)
         declared = tuple(dict.fromkeys(preconditions))
         with self.database.reading() as session:
             return self._reasons(session, call, preconditions=declared, now=as_utc(now))
 
-    def execute(self, call: ConnectorCall) -> EffectResult:
-        """Apply the effect once per action id (see `Connector.execute`)."""
+    def execute(self, call: ConnectorCall, *, now: datetime | None = None) -> EffectResult:
+        """Apply the effect once per action id, re-checking its preconditions in the same transaction.
+
+        See `Connector.execute`. The write lock is held from the precondition check to the effect, so no
+        other writer can change the facts in between.
+        """
         self._accept(call)
+        self._supported(call.preconditions)
+        moment = as_utc(now) if now is not None else datetime.now(UTC)
         prior: E | None = None
         summary = ""
         try:
             with self.database.writing() as session:
                 prior = self._effect(session, call.action_id)
                 if prior is None:
+                    reasons = self._reasons(
+                        session, call, preconditions=tuple(dict.fromkeys(call.preconditions)), now=moment
+                    )
+                    if reasons:
+                        raise ConnectorRefused(
+                            f"{self.effect_noun} {call.action_id} refused: {'; '.join(reasons)}", action=self.action
+                        )
                     summary = self._apply(session, call)
         except IntegrityError:
             # Only reachable if another writer slipped past the write lock; the unique action id decides.
@@ -120,6 +132,12 @@ class SandboxConnector(ABC, Generic[E]):
             described = self._describe(session, call, without_own=True)
             return {"action": self.action, "action_id": call.action_id, **described}
 
+    def drill_fixture(self) -> DrillFixture | None:
+        """The fixture customer and this action's drill params, on a sandbox seeded with the fixture world."""
+        if self.drill_params is None:
+            return None
+        return DrillFixture(customer=DRILL_CUSTOMER, params=dict(self.drill_params))
+
     @abstractmethod
     def _effect(self, session: Session, action_id: str) -> E | None:
         """The effect row recorded for `action_id`, undone or not."""
@@ -153,6 +171,14 @@ class SandboxConnector(ABC, Generic[E]):
         With `without_own`, as they would read with this action id's effect undone (and so absent), worked
         out from the effect's record, not by undoing it.
         """
+
+    def _supported(self, preconditions: Sequence[str]) -> None:
+        unsupported = sorted(set(preconditions) - set(self.preconditions))
+        if unsupported:
+            can = ", ".join(sorted(self.preconditions)) or "none"
+            raise ValueError(
+                f"the {self.action} connector cannot check precondition {', '.join(unsupported)}; it can check: {can}"
+            )
 
     def _accept(self, call: ConnectorCall) -> None:
         if call.action != self.action:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select, update
 from cxgov.errors import ConnectorRefused
 from cxgov.sandbox.connectors.base import SandboxConnector, text_param
 from cxgov.sandbox.connectors.orders import customer_reasons
+from cxgov.sandbox.fixture import DRILL_CLINIC, DRILL_SLOT
 from cxgov.sandbox.tables import Booking, ClinicSlot
 from cxgov.sandbox.world import describe_booking
 from cxgov.wire import CompensateResult, ConnectorCall, VerifyResult
@@ -20,8 +21,9 @@ class BookAppointmentConnector(SandboxConnector[Booking]):
     """Params: `clinic` (str), `slot` (str, as the seed names it: `2026-12-01T09:00`)."""
 
     action = "book_appointment"
-    preconditions = frozenset({"capacity"})
+    preconditions = {"capacity": "the clinic's slot has room"}
     effect_noun = "booking"
+    drill_params = {"clinic": DRILL_CLINIC, "slot": DRILL_SLOT}
 
     def _effect(self, session: Session, action_id: str) -> Booking | None:
         return session.exec(select(Booking).where(col(Booking.action_id) == action_id)).first()

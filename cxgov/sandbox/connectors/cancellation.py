@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from cxgov.errors import ConnectorRefused
 from cxgov.sandbox.connectors.base import SandboxConnector, text_param
 from cxgov.sandbox.connectors.orders import ORDER_PRECONDITIONS, order_precondition_reasons, owned_order
+from cxgov.sandbox.fixture import DRILL_ORDER
 from cxgov.sandbox.tables import Cancellation, Order
 from cxgov.sandbox.world import describe_order
 from cxgov.wire import CompensateResult, ConnectorCall, VerifyResult
@@ -22,6 +23,7 @@ class CancelOrderConnector(SandboxConnector[Cancellation]):
     action = "cancel_order"
     preconditions = ORDER_PRECONDITIONS
     effect_noun = "cancellation"
+    drill_params = {"order_id": DRILL_ORDER}
 
     def _effect(self, session: Session, action_id: str) -> Cancellation | None:
         return session.exec(select(Cancellation).where(col(Cancellation.action_id) == action_id)).first()

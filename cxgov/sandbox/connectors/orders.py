@@ -10,8 +10,11 @@ from sqlmodel import Session
 from cxgov.sandbox.connectors.base import moment_text, span_text
 from cxgov.sandbox.tables import Customer, Order
 
-ORDER_PRECONDITIONS = frozenset({"not_dispatched", "placed_within_24h"})
-"""The declared preconditions any connector acting on an order can check."""
+ORDER_PRECONDITIONS = {
+    "not_dispatched": "the order has not left the warehouse",
+    "placed_within_24h": "the order was placed in the last 24 hours",
+}
+"""The declared preconditions any connector acting on an order can check, with what each means."""
 
 RECENT = timedelta(hours=24)
 

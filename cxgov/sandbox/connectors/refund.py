@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from cxgov.errors import ConnectorRefused
 from cxgov.sandbox.connectors.base import SandboxConnector, money_param, text_param
 from cxgov.sandbox.connectors.orders import ORDER_PRECONDITIONS, order_precondition_reasons, owned_order
+from cxgov.sandbox.fixture import DRILL_ORDER, DRILL_SKU
 from cxgov.sandbox.tables import Order, OrderLine, Refund
 from cxgov.wire import CompensateResult, ConnectorCall, VerifyResult
 
@@ -22,6 +23,7 @@ class RefundConnector(SandboxConnector[Refund]):
     action = "refund"
     preconditions = ORDER_PRECONDITIONS
     effect_noun = "refund"
+    drill_params = {"order_id": DRILL_ORDER, "sku": DRILL_SKU, "amount": Decimal("10")}
 
     def _effect(self, session: Session, action_id: str) -> Refund | None:
         return session.exec(select(Refund).where(col(Refund.action_id) == action_id)).first()

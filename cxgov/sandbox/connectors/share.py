@@ -22,7 +22,7 @@ class ShareCustomerDataConnector(SandboxConnector[Share]):
     """Params: `recipient` (str), `fields` (list of customer field names)."""
 
     action = "share_customer_data"
-    preconditions = frozenset()
+    preconditions: dict[str, str] = {}
     effect_noun = "share"
 
     def _effect(self, session: Session, action_id: str) -> Share | None:

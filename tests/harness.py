@@ -82,11 +82,13 @@ async def start_stack(
     charter_path: Path = CHARTER,
     step_timeout: float = 10.0,
     archive: AuditArchive | None = None,
+    systems: Systems | None = None,
     **worker_options: Any,
 ) -> tuple[Stack, Worker]:
     """A worker (not yet running) on a fresh task queue, and the stack that reaches it.
 
-    `worker_options` go to `build_worker` as they are (drills, drill_workspace, clock, ...).
+    `systems` serve the actions (the sandbox serves every action it can by default). `worker_options` go to
+    `build_worker` as they are (drills, drill_workspace, clock, ...).
     """
     client = governed(temporal)
     task_queue = f"test-{uuid.uuid4()}"
@@ -94,7 +96,7 @@ async def start_stack(
         client,
         task_queue=task_queue,
         charter_path=charter_path,
-        systems=Systems.serving(sandbox),
+        systems=systems or Systems.serving(sandbox),
         step_timeout_seconds=step_timeout,
         executor=ThreadPoolExecutor(max_workers=8),
         archive=archive,

@@ -2,7 +2,7 @@
 
     systems:
       loyalty:
-        python: loyalty:open_system      # this file; found next to the systems file, or on PYTHONPATH
+        python: loyalty:open_system      # this file: found next to the systems file, or on PYTHONPATH
         options: {path: loyalty.db}
     actions:
       grant_points: loyalty

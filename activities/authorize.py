@@ -148,7 +148,7 @@ class AuthorizeActivities:
         result.actor_kind = actor.kind if actor is not None else ("person" if request.actor in charter.people else None)
         owner = action.reversal.owner
         result.reversal_owner = owner
-        result.reversal_owner_people = charter.members(owner) if owner else []
+        result.reversal_owner_people = charter.active_members(owner) if owner else []
         if decision.outcome == Outcome.ESCALATE and action.approval is not None:
             result.approval = _plan(charter, request.action, amount=result.amount)
         return result
@@ -157,26 +157,20 @@ class AuthorizeActivities:
 def _plan(charter: Charter, action: str, *, amount: Decimal | None) -> ApprovalPlan:
     approval = charter.actions[action].approval
     assert approval is not None
-    phases: list[ApprovalPhase] = []
-    for role in approval.ladder:
-        phases.append(ApprovalPhase(role=role, people=_approvers(charter, role)))
-        coverage = charter.roles[role].coverage if role in charter.roles else None
-        if coverage:
-            phases.append(ApprovalPhase(role=coverage, people=_approvers(charter, coverage), coverage_for=role))
+    phases = [
+        ApprovalPhase(
+            role=phase.role,
+            people=[Approver(person=name, approve_limit=limit) for name, limit in phase.approvers],
+            coverage_for=phase.covering,
+        )
+        for phase in charter.ladder(action) or []
+    ]
     return ApprovalPlan(
         phases=phases,
         step_timeout_seconds=approval.step_timeout.total_seconds(),
         on_timeout=approval.on_timeout,
         amount=amount,
     )
-
-
-def _approvers(charter: Charter, role: str) -> list[Approver]:
-    return [
-        Approver(person=name, approve_limit=charter.people[name].approve_limit)
-        for name in charter.members(role)
-        if not charter.people[name].suspended
-    ]
 
 
 def _deny(rule: str, reason: str, *, version: int | None = None) -> Decision:

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cxgov.charter import CharterCache
 from cxgov.connectors import Systems
 from cxgov.errors import CxgovError, SystemUnavailable
+from cxgov.policy.reversal import decide_reversal
 from cxgov.wire import ActionState, ConnectorCall, LoadedAction, ReversalCheckInput, ReversalPlan, Status
 
 
@@ -62,37 +63,18 @@ class ReversalActivities:
             charter = self.charters.get()
         except CxgovError as err:
             return ReversalPlan(refusal=f"the charter does not load: {err}")
-        plan = ReversalPlan(charter_version=charter.version, step_timeout_seconds=self.step_timeout_seconds)
-        if action.status != Status.COMPLETED:
-            plan.refusal = (
-                f"action {action.action_id} is {action.status.value}: only a completed action can be reversed"
-            )
+        verdict = decide_reversal(charter, action=action, person=request.person, now=self.clock())
+        plan = ReversalPlan(
+            charter_version=charter.version,
+            step_timeout_seconds=self.step_timeout_seconds,
+            refusal=verdict.refusal,
+            procedure=verdict.procedure,
+            owner_role=verdict.owner_role,
+            escalate_to=verdict.escalate_to,
+        )
+        if verdict.refusal is not None:
             return plan
         name = action.request.action
-        definition = charter.actions.get(name)
-        if definition is None:
-            plan.refusal = f"action {name} is not in charter v{charter.version}: nobody may reverse it"
-            return plan
-        reversal = definition.reversal
-        plan.procedure, plan.owner_role = reversal.procedure, reversal.owner
-        procedure = f"; procedure: {reversal.procedure}"
-        if reversal.kind == "irreversible":
-            plan.refusal = f"{name} is irreversible{procedure}"
-            return plan
-        if reversal.owner is None:
-            plan.refusal = (
-                f"{name} has no reversal owner in charter v{charter.version}: nobody may reverse it{procedure}"
-            )
-            return plan
-        owners = [p for p in charter.members(reversal.owner) if not charter.people[p].suspended]
-        if request.person not in owners:
-            plan.refusal = (
-                f"{request.person} is not in {name}'s reversal owner role {reversal.owner} "
-                f"(who may reverse: {', '.join(owners) or 'nobody'})"
-            )
-            return plan
-        coverage = charter.roles[reversal.owner].coverage if reversal.owner in charter.roles else None
-        plan.escalate_to = (charter.members(coverage) if coverage else []) or owners
         call = ConnectorCall(
             action_id=action.action_id,
             action=name,
@@ -100,26 +82,18 @@ class ReversalActivities:
             params=action.request.params,
             effect=action.effect,
         )
-        now = self.clock()
-        if reversal.kind == "window" and reversal.window is not None:
-            started = action.settled_at or now
-            closes = started + reversal.window
-            if now > closes:
-                plan.refusal = f"{name}'s reversal window closed at {closes.isoformat(timespec='seconds')}{procedure}"
-                return plan
         try:
             system = self.systems.system(name)
-            if reversal.kind == "until" and reversal.until is not None and system.happened(reversal.until, call):
-                meaning = system.until_events.get(reversal.until, reversal.until)
-                plan.refusal = (
-                    f"{name} was reversible until {reversal.until} ({meaning}), which has happened{procedure}"
-                )
+            until = verdict.until
+            if until is not None and system.happened(until, call):
+                meaning = system.until_events.get(until, until)
+                plan.refusal = f"{name} was reversible until {until} ({meaning}), which has happened{verdict.suffix}"
                 return plan
             plan.expected = self.systems.connector(name).expected_after_undo(call)
         except SystemUnavailable:
             raise  # retried: whether the window closed is a fact, not a guess
         except CxgovError as err:
-            plan.refusal = f"the system of record cannot confirm {name} is still reversible: {err}{procedure}"
+            plan.refusal = f"the system of record cannot confirm {name} is still reversible: {err}{verdict.suffix}"
             return plan
         plan.call = call
         return plan

@@ -14,7 +14,6 @@ from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, connect
 from cxgov.drills.ledger import DrillLedger, stale_reason
 from cxgov.sandbox import Sandbox
-from cxgov.schedules import drilled_actions
 from cxgov.settings import EXAMPLES, Settings
 from cxgov.wire import ActionState, Status
 
@@ -115,7 +114,7 @@ async def _await_drills(settings: Settings, *, say: Say, within: float = 120.0) 
         while True:
             stale = {
                 action: reason
-                for action in drilled_actions(charter)
+                for action in charter.drilled_actions()
                 if (reason := stale_reason(ledger.drills(action=action), max_age=charter.drills.max_age, now=_now()))
             }
             if not stale:

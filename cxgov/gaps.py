@@ -16,7 +16,6 @@ from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, charter_gaps
 from cxgov.drills.ledger import ActionDrills, DrillLedger
 from cxgov.questions import drill_answer
-from cxgov.schedules import drilled_actions
 
 RECERTIFICATION = "recertification-overdue"
 """The charter gap kind reported in its own section (and only there)."""
@@ -126,7 +125,7 @@ def gap_requests(archive: AuditArchive) -> list[GapRequests]:
 def drill_findings(charter: Charter, ledger: DrillLedger | None, *, now: datetime) -> list[DrillFinding]:
     """Reversible actions whose last drill failed, never ran, or last passed longer ago than drills.max_age."""
     found = []
-    for action in drilled_actions(charter):
+    for action in charter.drilled_actions():
         record = ledger.drills(action=action) if ledger is not None else ActionDrills(action, None, None)
         drill = drill_answer(charter, action, record, now=now)
         if drill.stale_reason is None or drill.overdue_because is None or drill.while_overdue is None:
@@ -159,7 +158,7 @@ def recertification_findings(charter: Charter, *, now: datetime) -> list[Recerti
             days_overdue=(today - actor.recertify_by).days,
         )
         for name, actor in charter.actors.items()
-        if actor.recertify_by < today
+        if charter.standing(name, today=today).overdue_since is not None
     ]
 
 

@@ -28,9 +28,10 @@ from cxgov.answers import (
 )
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, Grant
+from cxgov.charter.models import format_duration
+from cxgov.drills import drill_schedule_id
 from cxgov.drills.ledger import ActionDrills, DrillLedger, stale_reason
 from cxgov.errors import BadRequest
-from cxgov.schedules import cadence, drill_schedule_id
 from cxgov.settings import Settings, shown_url
 
 PRECONDITION_MEANING = "checked in the system of record when deciding, and again with the effect"
@@ -84,15 +85,13 @@ def grants_of(charter: Charter, actor: str) -> list[tuple[str, Grant]]:
 
 def actor_denial(charter: Charter, actor: str, *, today: date) -> str | None:
     """Why every request of `actor` is denied (rule 3), or None."""
-    known = charter.actors.get(actor)
-    if known is not None:
-        if known.suspended:
-            return f"suspended (owner {known.owner})"
-        if known.recertify_by < today:
-            return f"recertification overdue since {known.recertify_by.isoformat()} (owner {known.owner})"
-        return None
-    person = charter.people.get(actor)
-    return "suspended" if person is not None and person.suspended else None
+    standing = charter.standing(actor, today=today)
+    owner = f" (owner {standing.owner})" if standing.owner else ""
+    if standing.suspended:
+        return f"suspended{owner}"
+    if standing.overdue_since is not None:
+        return f"recertification overdue since {standing.overdue_since.isoformat()}{owner}"
+    return None
 
 
 def ladder_of(charter: Charter, action: str) -> Ladder | None:
@@ -100,21 +99,15 @@ def ladder_of(charter: Charter, action: str) -> Ladder | None:
     approval = charter.actions[action].approval
     if approval is None:
         return None
-    steps = []
-    for role in approval.ladder:
-        steps.append(LadderStep(role=role, people=_approvers(charter, role)))
-        coverage = charter.roles[role].coverage if role in charter.roles else None
-        if coverage:
-            steps.append(LadderStep(role=coverage, people=_approvers(charter, coverage), covering=role))
-    return Ladder(steps=steps, step_timeout=cadence(approval.step_timeout), on_timeout=approval.on_timeout)
-
-
-def _approvers(charter: Charter, role: str) -> list[Approver]:
-    return [
-        Approver(person=name, approve_limit=charter.people[name].approve_limit)
-        for name in charter.members(role)
-        if not charter.people[name].suspended
+    steps = [
+        LadderStep(
+            role=phase.role,
+            people=[Approver(person=name, approve_limit=limit) for name, limit in phase.approvers],
+            covering=phase.covering,
+        )
+        for phase in charter.ladder(action) or []
     ]
+    return Ladder(steps=steps, step_timeout=format_duration(approval.step_timeout), on_timeout=approval.on_timeout)
 
 
 def drill_answer(charter: Charter, action: str, drills: ActionDrills, *, now: datetime) -> Drill:
@@ -128,14 +121,14 @@ def drill_answer(charter: Charter, action: str, drills: ActionDrills, *, now: da
         elif not latest.passed:
             because = f"the last drill failed at {latest.failing_step}"
         else:
-            because = f"last passed longer ago than drills.max_age ({cadence(charter.drills.max_age)})"
+            because = f"last passed longer ago than drills.max_age ({format_duration(charter.drills.max_age)})"
         while_overdue = (
             "every request needs a person's approval until a drill passes"
             if charter.actions[action].approval is not None
             else "every request is denied until a drill passes (no approval ladder)"
         )
     return Drill(
-        every=cadence(charter.drill_every(action)),
+        every=format_duration(charter.drill_every(action)),
         schedule=drill_schedule_id(action),
         last_run=latest.finished if latest is not None else None,
         last_result=None if latest is None else ("passed" if latest.passed else f"failed at {latest.failing_step}"),
@@ -163,7 +156,9 @@ def _scope(charter: Charter, action: str, grant: Grant, *, denied: str | None) -
         channels=grant.channels,
         budget=None
         if budget is None
-        else Budget(per=cadence(budget.per), count=budget.count, amount=budget.amount, enforced=BUDGETS_ENFORCED),
+        else Budget(
+            per=format_duration(budget.per), count=budget.count, amount=budget.amount, enforced=BUDGETS_ENFORCED
+        ),
         excluded_skus=list(definition.excluded_skus),
         preconditions={name: PRECONDITION_MEANING for name in definition.preconditions},
         ladder=ladder_of(charter, action),
@@ -175,12 +170,12 @@ def _reversibility(charter: Charter, action: str, drill: Drill | None) -> Revers
     owner = reversal.owner
     return Reversibility(
         kind=reversal.kind,
-        window=cadence(reversal.window) if reversal.window is not None else None,
+        window=format_duration(reversal.window) if reversal.window is not None else None,
         until=reversal.until,
         until_meaning="as the system of record reports it" if reversal.until else None,
         procedure=reversal.procedure,
         owner=owner,
-        owner_people=[p for p in charter.members(owner) if not charter.people[p].suspended] if owner else [],
+        owner_people=charter.active_members(owner) if owner else [],
         drill=drill,
     )
 
@@ -276,7 +271,7 @@ def answer_questions(
         signoffs=[Signature(function=s.function, by=s.by, on=s.on) for s in charter.signoffs],
         currency=charter.currency,
         retention_days=charter.retention_days,
-        drill_max_age=cadence(charter.drills.max_age),
+        drill_max_age=format_duration(charter.drills.max_age),
         archive=shown_url(trail.archive_url),
         archive_note="no records yet" if archive is None else None,
         actors=answers,

@@ -20,6 +20,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import Charter
+from cxgov.charter.models import format_duration
+from cxgov.drills import DRILL_PREFIX, drill_schedule_id
 from cxgov.wire import ArchiveInput, DrillInput, RetentionInput
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
 from workflows.drill import DrillWorkflow
@@ -86,26 +88,9 @@ async def ensure_audit_schedules(client: Client, *, task_queue: str) -> list[str
     ]
 
 
-DRILL_PREFIX = "drill-"
-
-
-def drill_schedule_id(action: str) -> str:
-    """The Temporal Schedule id of an action's reversal drill."""
-    return f"{DRILL_PREFIX}{action}"
-
-
-def drilled_actions(charter: Charter) -> dict[str, timedelta]:
-    """Every reversible action and its drill cadence (drills.every, or the action's drill_every)."""
-    return {
-        name: charter.drill_every(name)
-        for name, action in charter.actions.items()
-        if action.reversal.kind != "irreversible"
-    }
-
-
 async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: str) -> list[str]:
     """Create, update and delete `drill-<action>` schedules to match the charter; returns what changed."""
-    wanted = drilled_actions(charter)
+    wanted = charter.drilled_actions()
     existing = {listed.id async for listed in await client.list_schedules() if listed.id.startswith(DRILL_PREFIX)}
     changes: list[str] = []
     for action, every in wanted.items():
@@ -115,7 +100,7 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
         )
         try:
             await client.create_schedule(schedule_id, schedule)
-            changes.append(f"created {schedule_id} (every {cadence(every)})")
+            changes.append(f"created {schedule_id} (every {format_duration(every)})")
             continue
         except ScheduleAlreadyRunningError:
             pass
@@ -125,14 +110,14 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
         same_cadence = len(intervals) == 1 and intervals[0].every == every
         same_queue = isinstance(current.action, ScheduleActionStartWorkflow) and current.action.task_queue == task_queue
         if same_cadence and same_queue:
-            changes.append(f"unchanged {schedule_id} (every {cadence(every)})")
+            changes.append(f"unchanged {schedule_id} (every {format_duration(every)})")
             continue
 
         def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=new)
 
         await handle.update(replace)
-        changes.append(f"updated {schedule_id} (every {cadence(every)})")
+        changes.append(f"updated {schedule_id} (every {format_duration(every)})")
     for schedule_id in sorted(existing - {drill_schedule_id(action) for action in wanted}):
         try:
             await client.get_schedule_handle(schedule_id).delete()
@@ -148,15 +133,7 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
 async def trigger_drills(client: Client, charter: Charter) -> list[str]:
     """Run every drill schedule once now, so a fresh stack earns autonomy within a minute."""
     triggered = []
-    for action in drilled_actions(charter):
+    for action in charter.drilled_actions():
         await client.get_schedule_handle(drill_schedule_id(action)).trigger()
         triggered.append(drill_schedule_id(action))
     return triggered
-
-
-def cadence(every: timedelta) -> str:
-    seconds = int(every.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

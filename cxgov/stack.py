@@ -21,7 +21,7 @@ from temporalio.client import Client
 from cxgov.charter import Charter, load_charter
 from cxgov.client import connect
 from cxgov.connectors import Systems, default_systems, load_systems
-from cxgov.errors import BindingError, Unavailable
+from cxgov.errors import BadRequest, BindingError, Unavailable
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
@@ -149,6 +149,12 @@ def open_systems(settings: Settings, charter: Charter, *, seed: Path | None = No
         BindingError: Actions and systems do not fit: one line per problem, each naming the action.
     """
     if settings.systems_path is not None:
+        if seed is not None:
+            raise BadRequest(
+                f"--sandbox reseeds the built-in default system; with CXGOV_SYSTEMS={settings.systems_path}, "
+                "give the sandbox system its seed under `options` in that file",
+                field="sandbox",
+            )
         systems = load_systems(settings.systems_path, home=settings.home)
     else:
         options = {"path": settings.sandbox_path, "seed": seed or settings.sandbox_seed, "reseed": seed is not None}

@@ -69,27 +69,19 @@ def _irreversible_without_approval(charter: Charter) -> list[CharterGap]:
 def _empty_roles(charter: Charter) -> list[CharterGap]:
     gaps = []
     seen: set[str] = set()
-    for name, action in charter.actions.items():
-        if action.approval is None:
-            continue
-        for role in action.approval.ladder:
-            asked = [role]
-            coverage = charter.roles[role].coverage if role in charter.roles else None
-            if coverage:
-                asked.append(coverage)
-            for each in asked:
-                if each in seen:
-                    continue
-                if not any(not charter.people[p].suspended for p in charter.members(each)):
-                    seen.add(each)
-                    known = "" if each in charter.roles else " (not declared under roles)"
-                    gaps.append(
-                        CharterGap(
-                            "ladder-role-without-people",
-                            f"role {each}",
-                            f"approval ladder of {name} asks role {each}{known}, which has no people",
-                        )
-                    )
+    for name in charter.actions:
+        for phase in charter.ladder(name) or []:
+            if phase.role in seen or phase.approvers:
+                continue
+            seen.add(phase.role)
+            known = "" if phase.role in charter.roles else " (not declared under roles)"
+            gaps.append(
+                CharterGap(
+                    "ladder-role-without-people",
+                    f"role {phase.role}",
+                    f"approval ladder of {name} asks role {phase.role}{known}, which has no people",
+                )
+            )
     return gaps
 
 
@@ -102,7 +94,7 @@ def _overdue_actors(charter: Charter, *, today: date) -> list[CharterGap]:
             f"(owner {actor.owner}); every request it makes is denied until then",
         )
         for name, actor in charter.actors.items()
-        if actor.recertify_by < today
+        if charter.standing(name, today=today).overdue_since is not None
     ]
 
 

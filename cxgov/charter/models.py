@@ -7,6 +7,7 @@ limit (`max_amout`) silently read as "no limit" would widen scope without anyone
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -40,7 +41,8 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _format_duration(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
+    """A duration as the charter writes it: `30d`, `4h`, `15m`, `45s`."""
     seconds = int(value.total_seconds())
     for unit in ("d", "h", "m"):
         if seconds % _UNITS[unit] == 0:
@@ -56,7 +58,7 @@ def _money(value: object) -> object:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(_format_duration)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 Money = Annotated[Decimal, BeforeValidator(_money), Field(ge=0, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -190,6 +192,32 @@ class Grant(_Strict):
         return f"actor {self.actor}" if self.actor is not None else f"role {self.role}"
 
 
+@dataclass(frozen=True)
+class LadderPhase:
+    """One phase of an approval ladder as it runs: a ladder role, or that role's coverage."""
+
+    role: str
+    approvers: tuple[tuple[str, Decimal | None], ...]
+    """Who of the role may decide (suspended people left out), each with their approve_limit."""
+    covering: str | None = None
+    """Set on a coverage phase: the ladder role it stands in for."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether an actor or person may act at all today (rule 3)."""
+
+    suspended: bool = False
+    overdue_since: date | None = None
+    """An actor's recertification date, once it has passed."""
+    owner: str | None = None
+    """An actor's owner, who recertifies it."""
+
+    @property
+    def blocked(self) -> bool:
+        return self.suspended or self.overdue_since is not None
+
+
 class Charter(_Strict):
     charter: Name
     version: int = Field(ge=1)
@@ -207,6 +235,40 @@ class Charter(_Strict):
     def members(self, role: str) -> list[str]:
         """People holding `role`, in charter order."""
         return self._members.get(role, [])
+
+    def active_members(self, role: str) -> list[str]:
+        """People holding `role` who are not suspended, in charter order."""
+        return [name for name in self.members(role) if not self.people[name].suspended]
+
+    def coverage(self, role: str) -> str | None:
+        """The role asked next when nobody in `role` answers in time."""
+        found = self.roles.get(role)
+        return found.coverage if found is not None else None
+
+    def ladder(self, action: str) -> list[LadderPhase] | None:
+        """The action's approval ladder as it runs: each ladder role, then its coverage; None without a ladder."""
+        approval = self.actions[action].approval
+        if approval is None:
+            return None
+        phases: list[LadderPhase] = []
+        for role in approval.ladder:
+            phases.append(LadderPhase(role=role, approvers=self._approvers(role)))
+            coverage = self.coverage(role)
+            if coverage:
+                phases.append(LadderPhase(role=coverage, approvers=self._approvers(coverage), covering=role))
+        return phases
+
+    def standing(self, name: str, *, today: date) -> Standing:
+        """Whether actor or person `name` may act today: suspended, or past its recertification date."""
+        actor = self.actors.get(name)
+        if actor is not None:
+            overdue = actor.recertify_by if actor.recertify_by < today else None
+            return Standing(suspended=actor.suspended, overdue_since=overdue, owner=actor.owner)
+        person = self.people.get(name)
+        return Standing(suspended=person is not None and person.suspended)
+
+    def _approvers(self, role: str) -> tuple[tuple[str, Decimal | None], ...]:
+        return tuple((name, self.people[name].approve_limit) for name in self.active_members(role))
 
     def grant_for(self, *, actor: str, roles: list[str], action: str) -> Grant | None:
         """The first grant in file order covering `action` for `actor` or one of its `roles`."""
@@ -237,6 +299,14 @@ class Charter(_Strict):
             for role in person.roles:
                 index.setdefault(role, []).append(name)
         return index
+
+    def drilled_actions(self) -> dict[str, timedelta]:
+        """Every reversible action and its drill cadence (drills.every, or the action's drill_every)."""
+        return {
+            name: self.drill_every(name)
+            for name, action in self.actions.items()
+            if action.reversal.kind != "irreversible"
+        }
 
     def drill_every(self, action: str) -> timedelta:
         override = self.actions[action].drill_every

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from cxgov.charter import Charter, load_charter
+from cxgov.charter.models import format_duration
 from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
+from cxgov.drills import drill_schedule_id
 from cxgov.drills.ledger import DrillLedger, stale_reason
 from cxgov.errors import BadRequest
-from cxgov.schedules import cadence, drill_schedule_id, drilled_actions
 
 drills_app = typer.Typer(
     help="Reversal drills: each reversible action's undo, proven on a sandbox fixture on a schedule.",
@@ -25,7 +26,7 @@ def drill_rows(
 ) -> list[dict[str, Any]]:
     """Per reversible action: cadence, last run and result, last pass, next run, overdue."""
     rows = []
-    for action, every in drilled_actions(charter).items():
+    for action, every in charter.drilled_actions().items():
         drills = ledger.drills(action=action)
         latest, last_pass = drills.latest, drills.last_pass
         stale = stale_reason(drills, max_age=charter.drills.max_age, now=now)
@@ -33,7 +34,7 @@ def drill_rows(
             {
                 "action": action,
                 "schedule": drill_schedule_id(action),
-                "every": cadence(every),
+                "every": format_duration(every),
                 "last_run": latest.finished if latest else None,
                 "result": None
                 if latest is None
@@ -87,7 +88,7 @@ async def _next_runs(charter: Charter) -> dict[str, Any]:
     except CxgovError:
         return {}
     found: dict[str, Any] = {}
-    for action in drilled_actions(charter):
+    for action in charter.drilled_actions():
         try:
             description = await client.get_schedule_handle(drill_schedule_id(action)).describe()
         except Exception:  # no schedule for this action (yet): shown as such
@@ -128,8 +129,8 @@ def drills_run(
 
     config = settings()
     charter = load_charter(config.charter_path)
-    if action not in drilled_actions(charter):
-        known = ", ".join(drilled_actions(charter))
+    if action not in charter.drilled_actions():
+        known = ", ".join(charter.drilled_actions())
         raise BadRequest(f"{action!r} is not a reversible action of charter v{charter.version} (drilled: {known})")
 
     async def go() -> DrillResult:

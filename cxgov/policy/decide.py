@@ -141,18 +141,15 @@ def _grant_for(charter: Charter, request: ActionRequest) -> tuple[Grant | None, 
 
 
 def _recertification(charter: Charter, actor: str, *, today: date) -> str | None:
-    known = charter.actors.get(actor)
-    if known is not None:
-        if known.suspended:
-            return f"actor {actor} is suspended"
-        if known.recertify_by < today:
-            return (
-                f"actor {actor} was due for recertification on {known.recertify_by.isoformat()} "
-                f"(owner {known.owner}); it acts again once recertified"
-            )
-        return None
-    if charter.people[actor].suspended:
-        return f"person {actor} is suspended"
+    standing = charter.standing(actor, today=today)
+    kind = "actor" if actor in charter.actors else "person"
+    if standing.suspended:
+        return f"{kind} {actor} is suspended"
+    if standing.overdue_since is not None:
+        return (
+            f"actor {actor} was due for recertification on {standing.overdue_since.isoformat()} "
+            f"(owner {standing.owner}); it acts again once recertified"
+        )
     return None
 
 

@@ -163,3 +163,16 @@ def test_serving_binds_exactly_what_it_is_given(tmp_path: Path) -> None:
         assert "change_address: no system of record serves it" in "\n".join(only.problems(load_charter(CHARTER)))
     finally:
         box.close()
+
+
+def test_sandbox_seed_option_with_a_systems_file_is_refused(tmp_path: Path) -> None:
+    path = systems_file(tmp_path, SANDBOX, {})
+    settings = {
+        "CXGOV_HOME": str(tmp_path / "home"),
+        "CXGOV_TEMPORAL_ADDRESS": UNREACHABLE,
+        "CXGOV_CHARTER": str(CHARTER),
+        "CXGOV_SYSTEMS": str(path),
+    }
+    done = run_subprocess("worker", "--sandbox", str(tmp_path / "seed.yaml"), env=child_env(settings), timeout=60)
+    assert done.code == 2
+    assert "--sandbox reseeds the built-in default system; with CXGOV_SYSTEMS=" in done.one_error_line()

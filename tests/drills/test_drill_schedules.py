@@ -27,8 +27,9 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.charter import load_charter
+from cxgov.drills import drill_schedule_id
 from cxgov.drills.ledger import DrillLedger
-from cxgov.schedules import drill_schedule_id, sync_drill_schedules
+from cxgov.schedules import sync_drill_schedules
 from cxgov.wire import DrillResult
 
 REFUND_WEEKLY = ('excluded_skus: ["FINAL-*", "GIFT-*"]', 'drill_every: 7d\n    excluded_skus: ["FINAL-*", "GIFT-*"]')

@@ -26,20 +26,26 @@ from cxgov.client import CxgovClient, governed  # noqa: E402
 from cxgov.connectors import Systems  # noqa: E402
 from cxgov.drills.ledger import DrillLedger  # noqa: E402
 from cxgov.sandbox import Sandbox  # noqa: E402
-from cxgov.wire import ArchiveInput, DrillInput  # noqa: E402
+from cxgov.wire import ArchiveInput, DrillInput, RetentionInput  # noqa: E402
 from worker import build_worker  # noqa: E402
-from workflows.audit import AuditArchiveWorkflow  # noqa: E402
+from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow  # noqa: E402
 from workflows.drill import DrillWorkflow  # noqa: E402
 
 RECORDED = (
     "drill_passed",
+    "drill_failed_at_prepare",
     "action_completed",
     "action_denied",
     "action_approved",
     "action_compensated",
+    "action_compensation_failed",
+    "action_expired",
+    "action_denied_at_execute",
     "reversal_reversed",
+    "reversal_refused",
     "reversal_kept_later_changes",
     "audit_archive",
+    "audit_retention",
 )
 """The histories kept; the script also runs a few actions only to set the world up for them."""
 
@@ -54,6 +60,13 @@ async def main() -> None:
     work = Path(tempfile.mkdtemp())
     box = Sandbox(work / "sandbox.db")
     box.load_world(seed=SEED)
+    # cancel_order's ladder steps last 1 s here, so a history of an expired ladder records in seconds.
+    ladder = (
+        "procedure: Reinstate the order, owner: support-lead}\n    approval: {ladder: [support-lead], step_timeout: "
+    )
+    charter = work / "charter.yaml"
+    charter.write_text(CHARTER.read_text().replace(ladder + "1h", ladder + "1s"))
+    assert charter.read_text() != CHARTER.read_text()
     archive = AuditArchive(f"sqlite:///{work / 'audit.db'}")
     ledger = DrillLedger(f"sqlite:///{work / 'audit.db'}")
     temporal = governed(env.client)
@@ -61,19 +74,23 @@ async def main() -> None:
     worker = build_worker(
         temporal,
         task_queue=queue,
-        charter_path=CHARTER,
+        charter_path=charter,
         systems=Systems.serving(box),
         archive=archive,
         drills=ledger,
         drill_workspace=work / "drills",
     )
-    client = CxgovClient(temporal, task_queue=queue, charter_path=CHARTER)
+    client = CxgovClient(temporal, task_queue=queue, charter_path=charter)
     recorded: dict[str, str] = {}
     async with worker:
-        drill = await temporal.execute_workflow(
-            DrillWorkflow.run, DrillInput(action="refund"), id=f"drill-refund-{uuid.uuid4()}", task_queue=queue
-        )
-        recorded["drill_passed"] = f"{drill.drill_id.split('/')[0]}"
+        # book_appointment is drilled only to earn its autonomy; share_customer_data is irreversible.
+        drilled = {"refund": "drill_passed", "book_appointment": "", "share_customer_data": "drill_failed_at_prepare"}
+        for action, name in drilled.items():
+            drill = await temporal.execute_workflow(
+                DrillWorkflow.run, DrillInput(action=action), id=f"drill-{action}-{uuid.uuid4()}", task_queue=queue
+            )
+            if name:
+                recorded[name] = drill.drill_id.split("/")[0]
 
         async def act(name: str, action: str, params: dict[str, object]) -> str:
             request = client.request(
@@ -91,10 +108,18 @@ async def main() -> None:
         await client.decide(escalated, verdict="approve", person="omar", reason="refused attempt")
         await client.decide(escalated, verdict="approve", person="ana", reason="approved")
         await client.wait_settled(escalated, wait=20)
+        north_9 = {"clinic": "north", "slot": "2026-12-01T09:00"}
         box.add_fault(action="book_appointment", step="verify")
-        await act("action_compensated", "book_appointment", {"clinic": "north", "slot": "2026-12-01T09:00"})
+        await act("action_compensated", "book_appointment", north_9)
+        box.add_fault(action="book_appointment", step="verify")
+        box.add_fault(action="book_appointment", step="compensate", times=3)
+        await act("action_compensation_failed", "book_appointment", north_9)
+        # cancel_order was never drilled, so it waits for a person; its ladder steps last 1 s in this charter.
+        expiring = await act("action_expired", "cancel_order", {"order_id": "O-1001"})
+        late = await act("late", "refund", {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "60"})
         with contextlib.suppress(Exception):
-            await client.reverse(allowed, person="ana", reason="refused")
+            await client.reverse(escalated, person="ana", reason="not in finance-ops: refused")
+        recorded["reversal_refused"] = f"reverse-{escalated}"
         await client.reverse(allowed, person="farid", reason="reversed")
         recorded["reversal_reversed"] = f"reverse-{allowed}"
         jacket_20 = {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "20"}
@@ -102,9 +127,17 @@ async def main() -> None:
         await act("refund_later", "refund", jacket_20)
         await client.reverse(first, person="farid", reason="reversed, keeping the later refund")
         recorded["reversal_kept_later_changes"] = f"reverse-{first}"
+        # The 60 was decided with 60 left on the line; two refunds of 20 since leave 40: refused at execute.
+        await client.decide(late, verdict="approve", person="ana", reason="approved after the facts changed")
+        await temporal.get_workflow_handle(late).result()
+        recorded["action_denied_at_execute"] = late
+        await temporal.get_workflow_handle(expiring).result()
         archive_id = f"audit-archive-{uuid.uuid4()}"
         await temporal.execute_workflow(AuditArchiveWorkflow.run, ArchiveInput(), id=archive_id, task_queue=queue)
         recorded["audit_archive"] = archive_id
+        retention_id = f"audit-retention-{uuid.uuid4()}"
+        await temporal.execute_workflow(AuditRetentionWorkflow.run, RetentionInput(), id=retention_id, task_queue=queue)
+        recorded["audit_retention"] = retention_id
         wanted = set(sys.argv[1:]) or set(RECORDED)
         for name, workflow_id in recorded.items():
             if name not in wanted:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -33,6 +33,13 @@ from cxgov.wire import CompensateResult, ConnectorCall, EffectResult, VerifyResu
 
 MAX_MESSAGE = 300
 REPLAY_HEADER = "Idempotent-Replay"
+
+
+class Answer(NamedTuple):
+    """A system's JSON answer, and whether it was an idempotent replay of an earlier one."""
+
+    body: Any
+    replayed: bool
 
 
 class _Unset(Exception):
@@ -98,7 +105,7 @@ class HttpSystem:
         return {name: check.meaning or name for name, check in self.config.events.items()}
 
     def segment(self, customer: str) -> str | None:
-        body = self.send(self.config.segment, {"customer": customer}, purpose="the segment read", missing_ok=True)
+        body = self.send(self.config.segment, {"customer": customer}, purpose="the segment read", missing_ok=True).body
         if body is None:
             return None
         found = pick(body, self.config.segment.pick if isinstance(self.config.segment.pick, str) else "$")
@@ -127,20 +134,9 @@ class HttpSystem:
         purpose: str,
         key: str | None = None,
         missing_ok: bool = False,
-    ) -> Any:
-        """Send `request` rendered from `context`; the JSON answer, or None for a 404 when `missing_ok`."""
-        return self.exchange(request, context, purpose=purpose, key=key, missing_ok=missing_ok)[0]
-
-    def exchange(
-        self,
-        request: HttpRequest,
-        context: Mapping[str, Any],
-        *,
-        purpose: str,
-        key: str | None = None,
-        missing_ok: bool = False,
-    ) -> tuple[Any, bool]:
-        """`send`, and whether the system marked its answer as an idempotent replay (`Idempotent-Replay`).
+    ) -> Answer:
+        """Send `request` rendered from `context`: the JSON answer (None for a 404 when `missing_ok`), and
+        whether the system marked it as an idempotent replay (`Idempotent-Replay: true`).
 
         Raises:
             ConnectorRefused: A 4xx (but a tolerated 404): the system's own message.
@@ -170,20 +166,20 @@ class HttpSystem:
         if status >= 500:
             raise SystemUnavailable(f"system {self._name} answered {purpose} with {status}: {message_of(response)}")
         if status == 404 and missing_ok:
-            return None, False
+            return Answer(None, replayed=False)
         if status >= 400:
             raise ConnectorRefused(f"{self._name} refused {purpose}: {message_of(response)}")
         replayed = response.headers.get(REPLAY_HEADER, "").lower() == "true"
         if not response.content:
-            return {}, replayed
+            return Answer({}, replayed=replayed)
         try:
-            return response.json(), replayed
+            return Answer(response.json(), replayed=replayed)
         except ValueError:
             raise SystemUnavailable(f"system {self._name} answered {purpose} with a body that is not JSON") from None
 
     def holds(self, check: HttpRequest, context: Mapping[str, Any], *, purpose: str) -> tuple[bool, str]:
         """Whether every `expect` of `check` holds, and what differs when not."""
-        body = self.send(check, context, purpose=purpose, missing_ok=True)
+        body = self.send(check, context, purpose=purpose, missing_ok=True).body
         if body is None:
             return False, f"{check.method} {render(check.path, context)} found nothing"
         differs = [
@@ -224,7 +220,7 @@ class HttpConnector:
             if reasons:
                 raise ConnectorRefused(f"{self._action} {call.action_id} refused: {'; '.join(reasons)}")
         request = self.spec.execute
-        body, replayed = self.system.exchange(
+        body, replayed = self.system.send(
             request, context, purpose=f"{self._action} {call.action_id}", key=call.action_id
         )
         record = {name: pick(body, path) for name, path in request.record.items()}
@@ -260,7 +256,7 @@ class HttpConnector:
                 purpose=f"the undo of {call.action_id}",
                 key=f"{call.action_id}/compensate",
                 missing_ok=True,
-            )
+            ).body
         except _Unset:
             return CompensateResult(undone=False, summary=f"nothing to undo: no effect recorded for {call.action_id}")
         what = f"{request.method} {render(request.path, context)}"
@@ -285,7 +281,7 @@ class HttpConnector:
         if drill.setup is not None:
             key = f"drill-setup-{uuid.uuid4()}"
             context = {"customer": drill.customer, "action": self._action, "action_id": key, "params": params}
-            body = self.system.send(drill.setup, context, purpose=f"the drill setup of {self._action}", key=key)
+            body = self.system.send(drill.setup, context, purpose=f"the drill setup of {self._action}", key=key).body
             params.update({name: _param(pick(body, path)) for name, path in drill.setup.record.items()})
         return DrillFixture(customer=drill.customer, params=params)
 
@@ -299,7 +295,7 @@ class HttpConnector:
         try:
             owner = self.spec.owner
             if owner is not None:
-                body = self.system.send(owner, context, purpose="the ownership read", missing_ok=True)
+                body = self.system.send(owner, context, purpose="the ownership read", missing_ok=True).body
                 what = render(owner.path, context)
                 if body is None:
                     reasons.append(f"{what} does not exist in {self.system.name}")
@@ -323,7 +319,7 @@ class HttpConnector:
         shown: dict[str, Any] = {}
         for part, request in parts.items():
             try:
-                body = self.system.send(request, context, purpose=f"the {part} read", missing_ok=True)
+                body = self.system.send(request, context, purpose=f"the {part} read", missing_ok=True).body
             except _Unset:
                 body = None
             shown[part] = None if body is None else _picked(body, request.pick)
@@ -394,11 +390,13 @@ def pick(body: Any, path: str) -> Any:
 
 
 def same(found: Any, want: Any) -> bool:
-    """Equal, reading numbers written as text as numbers ("40.00" is 40)."""
+    """Equal, reading numbers written as text as numbers ("40.00" is 40); true is never 1."""
+    if isinstance(found, bool) or isinstance(want, bool):
+        return isinstance(found, bool) and isinstance(want, bool) and found == want
     if found == want:
         return True
     try:
-        return not isinstance(found, bool) and not isinstance(want, bool) and float(found) == float(want)
+        return float(found) == float(want)
     except (TypeError, ValueError):
         return False
 

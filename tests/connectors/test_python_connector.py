@@ -21,7 +21,7 @@ from cxgov.client import governed
 from cxgov.connectors import load_systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
-from cxgov.wire import DrillInput, DrillResult, Outcome, Status
+from cxgov.wire import ActionState, DrillInput, DrillResult, Outcome, Status
 from workflows.drill import DrillWorkflow
 
 LOYALTY = Path(__file__).resolve().parents[2] / "examples" / "loyalty"
@@ -62,7 +62,8 @@ async def loyalty_stack(
         ledger.close()
 
 
-async def grant(stack: Stack, points: str, *, customer: str = "C-100") -> Status:
+async def grant(stack: Stack, points: str, *, customer: str = "C-100") -> ActionState:
+    """support-bot grants `points` to `customer` by chat, and the action as it settles."""
     request = stack.client.request(
         actor="support-bot",
         action="grant_points",
@@ -71,23 +72,14 @@ async def grant(stack: Stack, points: str, *, customer: str = "C-100") -> Status
         reason="goodwill",
         params={"points": points},
     )
-    state = await stack.client.act(request, wait=20)
-    return state.status
+    return await stack.client.act(request, wait=20)
 
 
 async def test_a_new_action_on_a_python_system_is_drilled_governed_and_reversed(
     loyalty_stack: Stack, tmp_path: Path
 ) -> None:
     stack = loyalty_stack
-    never = stack.client.request(
-        actor="support-bot",
-        action="grant_points",
-        customer="C-100",
-        channel="chat",
-        reason="x",
-        params={"points": "10"},
-    )
-    untested = await stack.client.act(never, wait=20)
+    untested = await grant(stack, "10")
     assert untested.status == Status.AWAITING_APPROVAL and untested.decision is not None
     assert untested.decision.rule == "5-drill", "never drilled: a person approves"
 
@@ -98,17 +90,7 @@ async def test_a_new_action_on_a_python_system_is_drilled_governed_and_reversed(
     assert [step.step for step in drill.steps] == ["execute", "verify", "compensate", "verify_restored"]
     assert not (tmp_path / "drills").exists() or list((tmp_path / "drills").iterdir()) == []
 
-    allowed = await stack.client.act(
-        stack.client.request(
-            actor="support-bot",
-            action="grant_points",
-            customer="C-100",
-            channel="chat",
-            reason="goodwill",
-            params={"points": "150"},
-        ),
-        wait=20,
-    )
+    allowed = await grant(stack, "150")
     assert allowed.status == Status.COMPLETED and allowed.decision is not None
     assert allowed.decision.outcome == Outcome.ALLOW
     live = sqlite3.connect(tmp_path / "loyalty.db")
@@ -121,5 +103,7 @@ async def test_a_new_action_on_a_python_system_is_drilled_governed_and_reversed(
 
     live.execute("UPDATE member SET active = 0 WHERE id = 'C-200'")
     live.commit()
-    assert await grant(stack, "20", customer="C-200") == Status.DENIED
+    closed = await grant(stack, "20", customer="C-200")
     live.close()
+    assert closed.status == Status.DENIED and closed.decision is not None
+    assert closed.decision.reasons == ["C-200's account is closed"]

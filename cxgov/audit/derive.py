@@ -88,6 +88,10 @@ def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: d
             "escalated_to": final.escalated_to,
             "digest": final.digest,
         }
+        if final.decision is not None and decision is not None and final.decision != decision:
+            # Denied at execute (a precondition false by then): the record carries the decision that ended it.
+            detail["decided_first"] = decision.model_dump(mode="json")
+            decision = final.decision
     else:
         status = "failed"
         detail = {"closed": _close_name(close), "error": _close_message(close)}

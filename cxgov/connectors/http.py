@@ -42,8 +42,11 @@ class Answer(NamedTuple):
     replayed: bool
 
 
-class _Unset(Exception):
-    """A template names a value this call does not have (an effect that was never recorded)."""
+class _Unset(BadRequest):
+    """A template names a value this call does not have (an effect that was never recorded).
+
+    Where no step handles it, it is bad input, never a crash that Temporal would retry forever.
+    """
 
 
 def open_system(context: SystemContext) -> HttpSystem:
@@ -345,7 +348,7 @@ def lookup(context: Mapping[str, Any], dotted: str) -> Any:
         if isinstance(node, Mapping) and node.get(part) is not None:
             node = node[part]
         else:
-            raise _Unset(f"{{{dotted}}} has no value")
+            raise _Unset(f"{{{dotted}}} has no value", field=dotted)
     return node
 
 

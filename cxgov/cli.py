@@ -21,6 +21,7 @@ from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
 from cxgov.commands.drills import drills_app
+from cxgov.commands.keys import keys_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.wire import ActionState, ApprovalResult, PendingApproval, ReversalState, Status
@@ -39,6 +40,7 @@ charter_app = typer.Typer(
 app.add_typer(charter_app, name="charter")
 app.add_typer(audit_app, name="audit")
 app.add_typer(drills_app, name="drills")
+app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
 
 STATUS_EXIT = {

@@ -83,6 +83,18 @@ class Settings:
     activity_timeout: float = field(default_factory=lambda: _env_float("CXGOV_ACTIVITY_TIMEOUT", 10.0))
     """Start-to-close timeout (seconds) of connector activities: how soon a crashed worker's step is retried."""
 
+    http_address: str = field(default_factory=lambda: os.environ.get("CXGOV_HTTP_ADDRESS", "localhost:8000"))
+    """host:port the HTTP server (API, MCP, console) binds."""
+
+    oidc_issuer: str | None = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_ISSUER") or None)
+    """The OIDC issuer whose tokens sign people in (none: keys only)."""
+
+    oidc_audience: str = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_AUDIENCE", "cxgov"))
+    """The audience an OIDC token must carry."""
+
+    oidc_claim: str = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_CLAIM", "preferred_username"))
+    """The OIDC claim that names the person (it must be one of the charter's people)."""
+
     tracing: str = field(default_factory=lambda: os.environ.get("CXGOV_TRACING", "off"))
     """`off` (default), `console`, or `otlp` (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)."""
 

@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from typer.exceptions import TyperException
@@ -24,6 +24,7 @@ from cxgov.commands.drills import drills_app
 from cxgov.commands.keys import keys_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
+from cxgov.shapes import action_json, decision_json, reversal_json
 from cxgov.wire import ActionState, ApprovalResult, PendingApproval, ReversalState, Status
 
 app = typer.Typer(
@@ -51,33 +52,6 @@ STATUS_EXIT = {
     Status.COMPENSATION_FAILED: 1,
     Status.REVERSAL_FAILED: 1,
 }
-
-
-def _action_json(state: ActionState, *, full: bool = False) -> dict[str, Any]:
-    decision = state.decision
-    body: dict[str, Any] = {
-        "action_id": state.action_id,
-        "status": state.status.value,
-        "decision": (
-            {"outcome": decision.outcome.value, "rule": decision.rule, "reasons": decision.reasons, "gap": decision.gap}
-            if decision is not None
-            else None
-        ),
-        "charter_version": state.charter_version,
-    }
-    if state.pending is not None:
-        body["pending"] = state.pending.model_dump(mode="json")
-    if state.error:
-        body["error"] = state.error
-    if state.escalated_to:
-        body["escalated_to"] = state.escalated_to
-    if full:
-        body["request"] = state.request.model_dump(mode="json")
-        body["approvals"] = [record.model_dump(mode="json") for record in state.approvals]
-        body["steps"] = [step.model_dump(mode="json") for step in state.steps]
-        body["digest"] = state.digest
-        body["reversal"] = state.reversal
-    return body
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -135,7 +109,7 @@ def act(
         return await client.act(request, wait=wait)
 
     state = run_async(go())
-    typer.echo(json.dumps(_action_json(state)))
+    typer.echo(json.dumps(action_json(state)))
     code = STATUS_EXIT.get(state.status, 0)
     if code:
         raise typer.Exit(code)
@@ -155,7 +129,7 @@ def status(
         return await client.status(action_id)
 
     state = run_async(go())
-    typer.echo(json.dumps(_action_json(state, full=True)))
+    typer.echo(json.dumps(action_json(state, full=True)))
 
 
 @app.command()
@@ -205,12 +179,7 @@ def _decide(verdict: str, action_id: str, person: str, reason: str, digest: str 
         return result, status
 
     result, status = run_async(go())
-    payload = {
-        "action_id": action_id,
-        "accepted": result.accepted,
-        "refusal": result.refusal,
-        "status": status.value,
-    }
+    payload = decision_json(action_id, result, status)
     verb = "approved" if verdict == "approve" else "denied"
     emit(payload, f"{person} {verb} {action_id}: {status.value}" if result.accepted else f"refused: {result.refusal}")
     if not result.accepted:
@@ -276,15 +245,7 @@ def reverse(
         return await client.reverse(action_id, person=person, reason=reason)
 
     state = run_async(go())
-    payload = {
-        "action_id": action_id,
-        "reversal_id": state.reversal_id,
-        "status": state.status.value,
-        "by": state.request.person,
-        "steps": [step.model_dump(mode="json") for step in state.steps],
-        "error": state.error,
-        "escalated_to": state.escalated_to,
-    }
+    payload = reversal_json(action_id, state)
     text = f"{action_id} {state.status.value} by {state.request.person}"
     if state.error:
         text += f": {state.error}; raised to {', '.join(state.escalated_to)}"
@@ -354,6 +315,20 @@ def worker(
     from cxgov.stack import serve
 
     run_async(serve(settings(), seed=sandbox, say=typer.echo, embedded_server=False, schedules=schedules))
+
+
+@app.command()
+@command
+def serve() -> None:
+    """Serve the HTTP API alone (the front door for agents, people and integrations), against
+    CXGOV_TEMPORAL_ADDRESS, on CXGOV_HTTP_ADDRESS (default localhost:8000). Ctrl-C stops it.
+
+    Every endpoint but /healthz needs Authorization: Bearer <token> (`cxgov keys issue`); OpenAPI at
+    /openapi.json, docs at /docs.
+    """
+    from cxgov.api.serve import serve_api
+
+    run_async(serve_api(settings(), say=typer.echo))
 
 
 @app.command()

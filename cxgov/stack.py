@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.duration_pb2 import Duration as DurationProto
 from temporalio.api.namespace.v1 import NamespaceConfig
@@ -19,12 +19,15 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
 from cxgov.charter import Charter, load_charter
-from cxgov.client import connect
+from cxgov.client import CxgovClient, connect
 from cxgov.connectors import Systems, default_systems, load_systems
 from cxgov.errors import BadRequest, BindingError, Unavailable
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
+
+if TYPE_CHECKING:
+    from cxgov.api.serve import ApiServer
 
 READY_TIMEOUT = 60.0
 NAMESPACE_RETENTION_DAYS = 30
@@ -166,6 +169,18 @@ def open_systems(settings: Settings, charter: Charter, *, seed: Path | None = No
     return systems
 
 
+async def _start_api(settings: Settings, client: Client) -> ApiServer:
+    """The HTTP API beside the embedded worker, on CXGOV_HTTP_ADDRESS."""
+    from cxgov.api.serve import ApiServer, gate_for
+
+    server = ApiServer(
+        gate_for(settings, CxgovClient(client, task_queue=settings.task_queue, charter_path=settings.charter_path)),
+        address=settings.http_address,
+    )
+    await server.start()
+    return server
+
+
 async def serve(
     settings: Settings,
     *,
@@ -226,6 +241,9 @@ async def serve(
             if server is not None:
                 triggered = await trigger_drills(client, charter)
                 say(f"reversal drills      started now: {', '.join(triggered)} (autonomy waits for a pass)")
+            api = await _start_api(settings, client) if server is not None else None
+            if api is not None:
+                say(f"HTTP API             {api.url}  (docs {api.url}/docs)")
             say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
             tour = asyncio.create_task(when_ready(client)) if when_ready is not None else None
             await stop.wait()
@@ -233,6 +251,10 @@ async def serve(
                 tour.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await tour
+            if api is not None:
+                await api.stop()
+                api.gate.keys.close()
+                say("stopped the HTTP API")
         say("stopped the worker")
         archive.close()
         drills.close()

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-INTERFACES = ("cxgov.cli", "cxgov.commands", "cxgov.stack", "cxgov.client", "cxgov.schedules", "cxgov.demo")
+INTERFACES = (
+    "cxgov.cli",
+    "cxgov.commands",
+    "cxgov.stack",
+    "cxgov.client",
+    "cxgov.schedules",
+    "cxgov.demo",
+    "cxgov.api",
+)
 TEMPORAL = ("workflows", "activities", "worker")
 
 

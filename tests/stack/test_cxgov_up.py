@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from harness import CHARTER
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -37,12 +38,13 @@ async def retention_days(address: str) -> float:
 
 
 def test_up_serves_governs_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    port, http_port = free_port(), free_port()
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("CXGOV_")},
         "CXGOV_HOME": str(tmp_path / "home"),
         "CXGOV_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "CXGOV_CHARTER": str(CHARTER),
+        "CXGOV_HTTP_ADDRESS": f"127.0.0.1:{http_port}",
     }
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen([str(CXGOV), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -74,6 +76,16 @@ def test_up_serves_governs_and_stops_cleanly(tmp_path: Path) -> None:
         )
         assert acted.returncode == 0, acted
         assert json.loads(acted.stdout)["status"] == "completed"
+
+        # The HTTP API runs beside the worker: health without a credential, an action with a key.
+        assert f"HTTP API             http://127.0.0.1:{http_port}" in text
+        api = f"http://127.0.0.1:{http_port}"
+        assert httpx.get(f"{api}/healthz").json() == {"ok": True, "temporal": True, "worker": True}
+        token = json.loads(run(env, "keys", "issue", "--actor", "support-bot", "--json").stdout)["token"]
+        body = {"action": "refund", "customer": "C-100", "channel": "chat", "reason": "torn", "params": {}}
+        body["params"] = {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "30"}
+        answer = httpx.post(f"{api}/v1/actions", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert (answer.status_code, answer.json()["status"]) == (200, "completed"), answer.text
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=30)
@@ -81,5 +93,8 @@ def test_up_serves_governs_and_stops_cleanly(tmp_path: Path) -> None:
     text = (tmp_path / "up.log").read_text()
     assert code == 0, text
     assert "stopped the worker" in text and "stopped the Temporal dev server" in text
+    assert "stopped the HTTP API" in text
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the dev server is still listening after Ctrl-C"
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", http_port)) != 0, "the HTTP API is still listening after Ctrl-C"

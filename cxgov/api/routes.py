@@ -1,0 +1,227 @@
+"""The endpoints of DESIGN "HTTP API", answering with the CLI's `--json` shapes."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+
+from cxgov.api.app import Gate, error
+from cxgov.audit.export import export_records
+from cxgov.audit.store import AuditArchive
+from cxgov.client import check_action_id, prepare_request
+from cxgov.errors import Denied, NotFound
+from cxgov.identity import Principal
+from cxgov.shapes import action_json, decision_json, reversal_json
+from cxgov.wire import ActionState, Status
+
+router = APIRouter()
+MAX_WAIT = 300.0
+PROBE_TIMEOUT = timedelta(seconds=3)
+STILL_RUNNING = frozenset({Status.AUTHORIZING, Status.EXECUTING, Status.AWAITING_APPROVAL})
+
+
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
+
+
+async def caller(request: Request) -> Principal:
+    """The principal proven by the request's bearer credential (401 otherwise)."""
+    return await gate_of(request).principal(request)
+
+
+GateDep = Annotated[Gate, Depends(gate_of)]
+CallerDep = Annotated[Principal, Depends(caller)]
+
+
+def person(principal: Principal, what: str) -> str:
+    """The calling person's name; an actor key is refused (403): `what` is for people."""
+    if principal.kind != "person":
+        raise Denied(f"{what} is for people; {principal.name} calls with an actor key")
+    return principal.name
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionBody(_Body):
+    action: str = Field(max_length=100)
+    customer: str = Field(max_length=100)
+    channel: str = Field(max_length=100)
+    reason: str = Field(max_length=2000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    action_id: str | None = Field(default=None, max_length=107)
+    wait: float = Field(default=30.0, ge=0, le=MAX_WAIT)
+    actor: str | None = Field(default=None, max_length=100)
+    """Optional, and only ever the caller: the actor is the credential's principal."""
+
+
+class DecisionBody(_Body):
+    reason: str = Field(max_length=2000)
+    digest: str | None = Field(default=None, max_length=64)
+    wait: float = Field(default=30.0, ge=0, le=MAX_WAIT)
+
+
+class ReverseBody(_Body):
+    reason: str = Field(max_length=2000)
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(gate: GateDep) -> dict[str, Any]:
+    """Whether Temporal answers and a worker polls the task queue (no credential needed)."""
+    client = gate.client.client
+    try:
+        await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=PROBE_TIMEOUT)
+        temporal = True
+    except Exception:
+        return {"ok": False, "temporal": False, "worker": False}
+    try:
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=gate.client.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            timeout=PROBE_TIMEOUT,
+        )
+        worker = len(described.pollers) > 0
+    except Exception:
+        worker = False
+    return {"ok": temporal and worker, "temporal": temporal, "worker": worker}
+
+
+@router.post("/v1/actions", tags=["actions"], responses={202: {"description": "still running or awaiting approval"}})
+async def start_action(body: ActionBody, gate: GateDep, principal: CallerDep) -> JSONResponse:
+    """Take a governed action as the caller (an actor key, or a person key for a human agent).
+
+    200 once settled (completed, denied, expired, compensated, ...), 202 while running or awaiting approval.
+    """
+    if body.actor is not None and body.actor != principal.name:
+        raise Denied(f"the caller is {principal.name}: a request cannot name another actor ({body.actor})")
+    request = prepare_request(
+        charters=gate.charters,
+        actor=principal.name,
+        action=body.action,
+        customer=body.customer,
+        channel=body.channel,
+        reason=body.reason,
+        params=body.params,
+        action_id=body.action_id,
+    )
+    state = await gate.client.act(request, wait=body.wait)
+    return JSONResponse(action_json(state), status_code=202 if state.status in STILL_RUNNING else 200)
+
+
+@router.get("/v1/actions/{action_id}", tags=["actions"])
+async def action_status(action_id: str, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """The action: status, decision, approvals, steps, reversal. An actor sees only its own actions."""
+    state = await _visible(gate, principal, action_id)
+    return action_json(state, full=True)
+
+
+@router.get("/v1/approvals", tags=["approvals"])
+async def approvals(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """Pending approvals the calling person may decide now."""
+    name = person(principal, "deciding approvals")
+    pending = await gate.client.pending(person=name)
+    return {"pending": [item.model_dump(mode="json") for item in pending]}
+
+
+@router.post("/v1/actions/{action_id}/approve", tags=["approvals"])
+async def approve(action_id: str, body: DecisionBody, gate: GateDep, principal: CallerDep) -> JSONResponse:
+    """Approve as the calling person: 200 with the result, 403 refused (the refusal is in the action's history)."""
+    return await _decide(gate, principal, action_id, "approve", body)
+
+
+@router.post("/v1/actions/{action_id}/deny", tags=["approvals"])
+async def deny(action_id: str, body: DecisionBody, gate: GateDep, principal: CallerDep) -> JSONResponse:
+    """Deny as the calling person: 200 with the result, 403 refused (the refusal is in the action's history)."""
+    return await _decide(gate, principal, action_id, "deny", body)
+
+
+@router.post("/v1/actions/{action_id}/reverse", tags=["reversals"])
+async def reverse(action_id: str, body: ReverseBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """Undo a completed action as the calling person (a member of its reversal owner role); 403 refused."""
+    name = person(principal, "reversing an action")
+    check_action_id(action_id)
+    state = await gate.client.reverse(action_id, person=name, reason=body.reason)
+    return reversal_json(action_id, state)
+
+
+@router.get("/v1/audit", tags=["audit"])
+async def audit(
+    gate: GateDep,
+    principal: CallerDep,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    customer: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> StreamingResponse:
+    """The audit trail, streamed as JSON Lines or CSV (people only)."""
+    from cxgov.commands.common import moment
+
+    person(principal, "reading the audit trail")
+    now = datetime.now(UTC)
+    start, end = moment(since, option="since", now=now), moment(until, option="until", now=now)
+    archive = AuditArchive(gate.settings.audit_url)
+    records = archive.query(actor=actor, customer=customer, action=action, status=status, since=start, until=end)
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(_streamed(archive, records, "csv" if format == "csv" else "json"), media_type=media)
+
+
+async def _visible(gate: Gate, principal: Principal, action_id: str) -> ActionState:
+    check_action_id(action_id)
+    state = await gate.client.status(action_id)
+    if principal.kind == "actor" and state.request.actor != principal.name:
+        raise NotFound(f"no action {action_id}")  # another actor's action: not even its existence is told
+    return state
+
+
+async def _decide(
+    gate: Gate, principal: Principal, action_id: str, verdict: Literal["approve", "deny"], body: DecisionBody
+) -> JSONResponse:
+    name = person(principal, "deciding approvals")
+    check_action_id(action_id)
+    result = await gate.client.decide(action_id, verdict=verdict, person=name, reason=body.reason, digest=body.digest)
+    status = result.status
+    if result.accepted and body.wait > 0:
+        status = (await gate.client.wait_settled(action_id, wait=body.wait)).status
+    payload = decision_json(action_id, result, status)
+    if not result.accepted:
+        return error(403, result.refusal or "refused", 3, **payload)
+    return JSONResponse(payload)
+
+
+def _streamed(archive: AuditArchive, records: Iterator[Any], fmt: Literal["json", "csv"]) -> Iterator[str]:
+    """Export in a thread into a bounded queue, so a large pull streams in constant memory."""
+    chunks: queue.Queue[str | None] = queue.Queue(maxsize=64)
+
+    class Out:
+        def write(self, text: str) -> int:
+            chunks.put(text)
+            return len(text)
+
+    def run() -> None:
+        try:
+            export_records(records=records, format=fmt, out=Out())  # type: ignore[arg-type]
+        finally:
+            chunks.put(None)
+            archive.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    while (chunk := chunks.get()) is not None:
+        yield chunk

@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import CharterCache
+from cxgov.drills import drill_schedule_id
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
 from cxgov.policy import Screened, check_request_shape, screen
 from cxgov.settings import Settings
@@ -39,12 +40,15 @@ from cxgov.wire import (
     ActionState,
     ApprovalInput,
     ApprovalResult,
+    DrillInput,
+    DrillResult,
     PendingApproval,
     ReversalRequest,
     ReversalState,
     Status,
 )
 from workflows.action import ActionWorkflow, identity_attributes
+from workflows.drill import DrillWorkflow
 from workflows.reversal import ReversalWorkflow, reversal_id
 
 CONNECT_TIMEOUT = 10.0
@@ -316,6 +320,15 @@ class CxgovClient:
         else:
             detail = "closed"
         raise CxgovError(f"{handle.id} ended {status.name.lower() if status else 'abnormally'}: {detail}")
+
+    async def run_drill(self, action: str) -> DrillResult:
+        """Run one reversal drill of `action` now and wait for its result."""
+        return await self.client.execute_workflow(
+            DrillWorkflow.run,
+            DrillInput(action=action),
+            id=f"{drill_schedule_id(action)}-run-{uuid.uuid4().hex[:8]}",
+            task_queue=self.task_queue,
+        )
 
     async def pending(self, *, person: str | None = None) -> list[PendingApproval]:
         """Pending approvals on this task queue, oldest deadline first; for `person`, those they may decide now."""

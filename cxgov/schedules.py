@@ -137,3 +137,16 @@ async def trigger_drills(client: Client, charter: Charter) -> list[str]:
         await client.get_schedule_handle(drill_schedule_id(action)).trigger()
         triggered.append(drill_schedule_id(action))
     return triggered
+
+
+async def next_drill_runs(client: Client, charter: Charter) -> dict[str, Any]:
+    """When each reversible action's drill schedule fires next (actions without a schedule are left out)."""
+    found: dict[str, Any] = {}
+    for action in charter.drilled_actions():
+        try:
+            description = await client.get_schedule_handle(drill_schedule_id(action)).describe()
+        except RPCError:  # no schedule for this action (yet): shown as such
+            continue
+        upcoming = description.info.next_action_times
+        found[action] = upcoming[0] if upcoming else None
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import TaskQueueType
@@ -181,6 +183,80 @@ async def audit(
     records = archive.query(actor=actor, customer=customer, action=action, status=status, since=start, until=end)
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(_streamed(archive, records, "csv" if format == "csv" else "json"), media_type=media)
+
+
+@router.get("/v1/drills", tags=["drills"])
+async def drills(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """Per reversible action: cadence, last run and result, last pass, next run, overdue (people only)."""
+    from cxgov.commands.drills import drill_rows
+    from cxgov.drills.ledger import DrillLedger
+    from cxgov.schedules import next_drill_runs
+
+    person(principal, "reviewing drills")
+    charter = gate.charters.get()
+    next_runs = await next_drill_runs(gate.client.client, charter)
+
+    def rows() -> list[dict[str, Any]]:
+        ledger = DrillLedger(gate.settings.audit_url)
+        try:
+            return drill_rows(charter, ledger, now=datetime.now(UTC), next_runs=next_runs)
+        finally:
+            ledger.close()
+
+    return {"drills": jsonable_encoder(await asyncio.to_thread(rows))}
+
+
+@router.post("/v1/drills/{action}/run", tags=["drills"])
+async def run_drill(action: str, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """Run one reversal drill now and answer with its result (`passed` false when it failed; people only)."""
+    person(principal, "running drills")
+    charter = gate.charters.get()
+    if action not in charter.drilled_actions():
+        known = ", ".join(charter.drilled_actions())
+        raise NotFound(f"{action!r} is not a reversible action of charter v{charter.version} (drilled: {known})")
+    result = await gate.client.run_drill(action)
+    return result.model_dump(mode="json")
+
+
+@router.get("/v1/questions", tags=["governance"])
+async def questions(
+    gate: GateDep, principal: CallerDep, actor: Annotated[str | None, Query(max_length=100)] = None
+) -> dict[str, Any]:
+    """The three governance questions for every action of every actor, or of one (people only)."""
+    from cxgov.commands.questions import sources
+    from cxgov.questions import Trail, answer_questions
+
+    person(principal, "reading the governance answers")
+    charter = gate.charters.get()
+
+    def answer() -> dict[str, Any]:
+        with sources(gate.settings) as (archive, ledger):
+            found = answer_questions(
+                charter,
+                trail=Trail.of(gate.settings),
+                ledger=ledger,
+                archive=archive,
+                now=datetime.now(UTC),
+                actor=actor,
+            )
+        return found.model_dump(mode="json")
+
+    return await asyncio.to_thread(answer)
+
+
+@router.get("/v1/gaps", tags=["governance"])
+async def gaps(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """What is not governed or no longer proven: uncovered requests, charter gaps, drills, recertifications."""
+    from cxgov.commands.questions import archive_lag_of, sources
+    from cxgov.gaps import gap_report
+
+    person(principal, "reading the gaps")
+    charter = gate.charters.get()
+    now = datetime.now(UTC)
+    with sources(gate.settings) as (archive, ledger):
+        lag, why = await archive_lag_of(gate.settings, archive, now=now, client=gate.client.client)
+        report = gap_report(charter, archive=archive, ledger=ledger, now=now, lag=lag, notes=[why] if why else [])
+    return {**report.model_dump(mode="json"), "findings": report.findings}
 
 
 async def _visible(gate: Gate, principal: Principal, action_id: str) -> ActionState:

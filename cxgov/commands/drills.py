@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -82,20 +81,13 @@ def drills_list(as_json: JsonOpt = False) -> None:
 async def _next_runs(charter: Charter) -> dict[str, Any]:
     from cxgov.client import connect
     from cxgov.errors import CxgovError
+    from cxgov.schedules import next_drill_runs
 
     try:
         client = await connect(settings())
     except CxgovError:
         return {}
-    found: dict[str, Any] = {}
-    for action in charter.drilled_actions():
-        try:
-            description = await client.get_schedule_handle(drill_schedule_id(action)).describe()
-        except Exception:  # no schedule for this action (yet): shown as such
-            continue
-        upcoming = description.info.next_action_times
-        found[action] = upcoming[0] if upcoming else None
-    return found
+    return await next_drill_runs(client, charter)
 
 
 @drills_app.command("sync")
@@ -123,9 +115,8 @@ def drills_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one reversal drill now and wait for its result (exit 1 when it fails)."""
-    from cxgov.client import connect
-    from cxgov.wire import DrillInput, DrillResult
-    from workflows.drill import DrillWorkflow
+    from cxgov.client import CxgovClient
+    from cxgov.wire import DrillResult
 
     config = settings()
     charter = load_charter(config.charter_path)
@@ -134,13 +125,8 @@ def drills_run(
         raise BadRequest(f"{action!r} is not a reversible action of charter v{charter.version} (drilled: {known})")
 
     async def go() -> DrillResult:
-        client = await connect(config)
-        return await client.execute_workflow(
-            DrillWorkflow.run,
-            DrillInput(action=action),
-            id=f"{drill_schedule_id(action)}-run-{uuid.uuid4().hex[:8]}",
-            task_queue=config.task_queue,
-        )
+        client = await CxgovClient.connect(config)
+        return await client.run_drill(action)
 
     result = run_async(go())
     steps = ", ".join(f"{step.step} {'ok' if step.ok else 'FAILED'}" for step in result.steps)

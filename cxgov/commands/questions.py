@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.client import Client
 
 from cxgov.answers import ActionAnswer, ActorAnswer, Approver, GovernanceAnswers, Ladder, Scope
 from cxgov.audit.store import AuditArchive
@@ -23,7 +24,7 @@ from cxgov.settings import Settings, shown_url
 
 
 @contextmanager
-def _sources(config: Settings) -> Iterator[tuple[AuditArchive | None, DrillLedger | None]]:
+def sources(config: Settings) -> Iterator[tuple[AuditArchive | None, DrillLedger | None]]:
     """The archive and the drill ledger; (None, None) when the SQLite file does not exist (reading creates nothing).
 
     Raises:
@@ -61,7 +62,7 @@ def questions(
     """
     config = settings()
     charter = load_charter(config.charter_path)
-    with _sources(config) as (archive, ledger):
+    with sources(config) as (archive, ledger):
         answers = answer_questions(
             charter, trail=Trail.of(config), ledger=ledger, archive=archive, now=datetime.now(UTC), actor=actor
         )
@@ -81,21 +82,21 @@ def gaps(as_json: JsonOpt = False) -> None:
     config = settings()
     charter = load_charter(config.charter_path)
     now = datetime.now(UTC)
-    with _sources(config) as (archive, ledger):
-        lag, why = run_async(_lag(config, archive, now=now))
+    with sources(config) as (archive, ledger):
+        lag, why = run_async(archive_lag_of(config, archive, now=now))
         report = gap_report(charter, archive=archive, ledger=ledger, now=now, lag=lag, notes=[why] if why else [])
     emit({**report.model_dump(mode="json"), "findings": report.findings}, "\n".join(gaps_text(report)))
 
 
-async def _lag(
-    config: Settings, archive: AuditArchive | None, *, now: datetime
+async def archive_lag_of(
+    config: Settings, archive: AuditArchive | None, *, now: datetime, client: Client | None = None
 ) -> tuple[tuple[timedelta, int] | None, str | None]:
     """The archive's lag behind Temporal (with no archive yet: every closed workflow), or None and why not."""
     from cxgov.audit.sync import archive_lag, closed_query
     from cxgov.client import connect
 
     try:
-        client = await connect(config)
+        client = client or await connect(config)
         if archive is not None:
             return await archive_lag(client, archive, now=now), None
         closed = [execution.close_time async for execution in client.list_workflows(closed_query(since=None))]

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest_asyncio
 from apikit import Api, serving
-from harness import Stack
+from harness import Stack, start_stack
+from temporalio.testing import WorkflowEnvironment
+
+from cxgov.drills.ledger import DrillLedger
+from cxgov.sandbox import Sandbox
 
 REFUND_40 = {"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"}
 REFUND_120 = {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "120"}
@@ -143,3 +147,37 @@ async def test_the_audit_trail_streams_to_people_only(api: Api) -> None:
     rows = list(csv.DictReader(io.StringIO(table)))
     assert [(row["kind"], row["actor"]) for row in rows] == [("key_issued", "support-bot")]
     assert bad.status_code == 422 and "since 'last tuesday'" in bad.json()["error"]
+
+
+@pytest_asyncio.fixture
+async def drilled_api(dev_env: WorkflowEnvironment, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API in front of a worker that runs drills, with its drill ledger in the API's database."""
+    ledger = DrillLedger(f"sqlite:///{tmp_path / 'audit.db'}")
+    built, worker = await start_stack(dev_env.client, sandbox, drills=ledger, drill_workspace=tmp_path / "drills")
+    try:
+        async with worker, serving(built, tmp_path) as running:
+            yield running
+    finally:
+        ledger.close()
+
+
+async def test_people_review_and_run_drills_and_read_questions_and_gaps(drilled_api: Api) -> None:
+    api = drilled_api
+    async with api.client("support-bot") as bot:
+        for path in ("/v1/drills", "/v1/questions", "/v1/gaps"):
+            assert (await bot.get(path)).status_code == 403, path
+        assert (await bot.post("/v1/drills/refund/run")).status_code == 403
+    async with api.client("farid") as farid:
+        before = {row["action"]: row for row in (await farid.get("/v1/drills")).json()["drills"]}
+        assert set(before) == {"refund", "change_address", "cancel_order", "book_appointment"}
+        assert before["refund"]["result"] is None and before["refund"]["overdue"] is True
+        ran = await farid.post("/v1/drills/refund/run")
+        assert ran.status_code == 200 and ran.json()["passed"] is True, ran.text
+        after = {row["action"]: row for row in (await farid.get("/v1/drills")).json()["drills"]}
+        assert (after["refund"]["result"], after["refund"]["overdue"]) == ("passed", False)
+        unknown = await farid.post("/v1/drills/share_customer_data/run")
+        assert unknown.status_code == 404 and "not a reversible action" in unknown.json()["error"]
+        answers = (await farid.get("/v1/questions", params={"actor": "support-bot"})).json()
+        assert [actor["actor"] for actor in answers["actors"]] == ["support-bot"]
+        report = (await farid.get("/v1/gaps")).json()
+    assert "findings" in report and report["findings"] >= 1

@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
-from cxgov.client import CxgovClient, check_action_id, prepare_request
+from cxgov.client import check_action_id, prepare_request
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
@@ -24,8 +24,8 @@ from cxgov.commands.drills import drills_app
 from cxgov.commands.keys import keys_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
-from cxgov.shapes import action_json, decision_json, reversal_json
-from cxgov.wire import ActionState, ApprovalResult, PendingApproval, ReversalState, Status
+from cxgov.frontdoor import ApiError, FrontDoor, credential
+from cxgov.wire import PendingApproval, Status
 
 app = typer.Typer(
     name="cxgov",
@@ -93,6 +93,7 @@ def act(
 
     config = settings()
     # Bad input is rejected before any connection is made: it never waits on the network.
+    params = _parse_params(param or [])
     request = prepare_request(
         charters=CharterCache(config.charter_path),
         actor=actor,
@@ -100,17 +101,24 @@ def act(
         customer=customer,
         channel=channel,
         reason=reason,
-        params=_parse_params(param or []),
+        params=params,
         action_id=action_id,
     )
 
-    async def go() -> ActionState:
-        client = await CxgovClient.connect(config)
-        return await client.act(request, wait=wait)
-
-    state = run_async(go())
-    typer.echo(json.dumps(action_json(state)))
-    code = STATUS_EXIT.get(state.status, 0)
+    body = {
+        "action": action,
+        "customer": customer,
+        "channel": channel,
+        "reason": reason,
+        "params": params,
+        "action_id": request.action_id,
+        "wait": wait,
+        "actor": actor,
+    }
+    door = FrontDoor(config.api_url, credential(config, actor, who="--actor"))
+    answer = run_async(door.call("POST", "/v1/actions", body=body, wait=wait))
+    typer.echo(json.dumps(answer))
+    code = STATUS_EXIT.get(Status(answer["status"]), 0)
     if code:
         raise typer.Exit(code)
 
@@ -119,17 +127,14 @@ def act(
 @command
 def status(
     action_id: Annotated[str, typer.Argument(help="The action id printed by `cxgov act` (action-...).")],
+    person: Annotated[str | None, typer.Option("--as", help="Who asks (an actor sees only its own actions).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show an action: status, decision, approvals (granted and refused), connector steps, reversal."""
     check_action_id(action_id)
-
-    async def go() -> ActionState:
-        client = await CxgovClient.connect(settings())
-        return await client.status(action_id)
-
-    state = run_async(go())
-    typer.echo(json.dumps(action_json(state, full=True)))
+    config = settings()
+    door = FrontDoor(config.api_url, credential(config, person, who="--as"))
+    typer.echo(json.dumps(run_async(door.call("GET", f"/v1/actions/{action_id}"))))
 
 
 @app.command()
@@ -140,11 +145,10 @@ def approvals(
 ) -> None:
     """List pending approvals: which action, ladder step, who may decide, and the deadline."""
 
-    async def go() -> list[PendingApproval]:
-        client = await CxgovClient.connect(settings())
-        return await client.pending(person=person)
-
-    pending = run_async(go())
+    config = settings()
+    door = FrontDoor(config.api_url, credential(config, person, who="--as"))
+    listed = run_async(door.call("GET", "/v1/approvals", all=None if person else "true", person=person))
+    pending = [PendingApproval.model_validate(item) for item in listed["pending"]]
     lines = [_pending_line(item) for item in pending] or ["no pending approvals" + (f" for {person}" if person else "")]
     emit({"pending": [item.model_dump(mode="json") for item in pending]}, "\n".join(lines))
 
@@ -163,26 +167,21 @@ def _pending_line(item: PendingApproval) -> str:
 
 def _decide(verdict: str, action_id: str, person: str, reason: str, digest: str | None, wait: float) -> None:
     check_action_id(action_id)
-
-    async def go() -> tuple[ApprovalResult, Status]:
-        client = await CxgovClient.connect(settings())
-        result = await client.decide(
-            action_id,
-            verdict="approve" if verdict == "approve" else "deny",
-            person=person,
-            reason=reason,
-            digest=digest,
-        )
-        status = result.status
-        if result.accepted and wait > 0:
-            status = (await client.wait_settled(action_id, wait=wait)).status
-        return result, status
-
-    result, status = run_async(go())
-    payload = decision_json(action_id, result, status)
+    config = settings()
+    door = FrontDoor(config.api_url, credential(config, person, who="--as"))
+    body = {"reason": reason, "digest": digest, "wait": wait, "person": person}
+    try:
+        payload = run_async(door.call("POST", f"/v1/actions/{action_id}/{verdict}", body=body, wait=wait))
+    except ApiError as refused:
+        if "accepted" not in refused.payload:
+            raise
+        payload = {key: refused.payload[key] for key in ("action_id", "accepted", "refusal", "status")}
     verb = "approved" if verdict == "approve" else "denied"
-    emit(payload, f"{person} {verb} {action_id}: {status.value}" if result.accepted else f"refused: {result.refusal}")
-    if not result.accepted:
+    text = (
+        f"{person} {verb} {action_id}: {payload['status']}" if payload["accepted"] else f"refused: {payload['refusal']}"
+    )
+    emit(payload, text)
+    if not payload["accepted"]:
         raise typer.Exit(DENIED_EXIT)
 
 
@@ -239,20 +238,18 @@ def reverse(
     result, never a second undo.
     """
     check_action_id(action_id)
-
-    async def go() -> ReversalState:
-        client = await CxgovClient.connect(settings())
-        return await client.reverse(action_id, person=person, reason=reason)
-
-    state = run_async(go())
-    payload = reversal_json(action_id, state)
-    text = f"{action_id} {state.status.value} by {state.request.person}"
-    if state.error:
-        text += f": {state.error}; raised to {', '.join(state.escalated_to)}"
-    elif state.steps:
-        text += f": {state.steps[-1].summary}"
+    config = settings()
+    door = FrontDoor(config.api_url, credential(config, person, who="--as"))
+    payload = run_async(
+        door.call("POST", f"/v1/actions/{action_id}/reverse", body={"reason": reason, "person": person})
+    )
+    text = f"{action_id} {payload['status']} by {payload['by']}"
+    if payload["error"]:
+        text += f": {payload['error']}; raised to {', '.join(payload['escalated_to'])}"
+    elif payload["steps"]:
+        text += f": {payload['steps'][-1]['summary']}"
     emit(payload, text)
-    if state.status != Status.REVERSED:
+    if payload["status"] != Status.REVERSED.value:
         raise typer.Exit(1)
 
 

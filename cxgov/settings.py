@@ -86,6 +86,12 @@ class Settings:
     http_address: str = field(default_factory=lambda: os.environ.get("CXGOV_HTTP_ADDRESS", "localhost:8000"))
     """host:port the HTTP server (API, MCP, console) binds."""
 
+    api_url_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_API_URL") or None)
+    """Where the CLI reaches the HTTP API; default http://CXGOV_HTTP_ADDRESS."""
+
+    token: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TOKEN") or None, repr=False)
+    """The CLI's credential (a key or an OIDC token); without it, the key file of --actor/--as in `keys_dir`."""
+
     oidc_issuer: str | None = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_ISSUER") or None)
     """The OIDC issuer whose tokens sign people in (none: keys only)."""
 
@@ -102,6 +108,16 @@ class Settings:
     def sandbox_path(self) -> Path:
         """SQLite file of the sandbox system of record."""
         return self.home / "sandbox.db"
+
+    @property
+    def api_url(self) -> str:
+        """The HTTP API's base URL for clients: CXGOV_API_URL, or the address `cxgov up` serves it on."""
+        return (self.api_url_setting or f"http://{self.http_address}").rstrip("/")
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where `cxgov up` keeps one key file per actor and person (mode 0600): holding one is being them."""
+        return self.home / "keys"
 
     @property
     def audit_url(self) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,11 @@ from worker import build_worker
 
 if TYPE_CHECKING:
     from cxgov.api.serve import ApiServer
+    from cxgov.identity import KeyStore
 
 READY_TIMEOUT = 60.0
+LOCAL_KEY_LIFETIME = timedelta(days=90)
+"""The embedded stack's own keys; a restart issues new ones once these expire."""
 NAMESPACE_RETENTION_DAYS = 30
 """Well above the archive's one-minute cadence, so a stopped archiver is seen long before history is lost."""
 
@@ -169,6 +173,30 @@ def open_systems(settings: Settings, charter: Charter, *, seed: Path | None = No
     return systems
 
 
+def issue_local_keys(settings: Settings, charter: Charter, keys: KeyStore) -> tuple[int, int]:
+    """One key per actor and person of the charter in CXGOV_HOME/keys/<name> (0600), for the local operator.
+
+    A key file that still proves its principal is kept; a missing, expired or revoked one is issued anew.
+    Only the embedded stack does this: `cxgov serve` and `cxgov worker` issue nothing.
+    """
+    from cxgov.frontdoor import write_key
+
+    now = datetime.now(UTC)
+    issued = kept = 0
+    names = [(name, False) for name in charter.actors] + [(name, True) for name in charter.people]
+    for name, person in names:
+        path = settings.keys_dir / name
+        if path.is_file():
+            found = keys.authenticate(path.read_text().strip(), now=now)
+            if found is not None and found.name == name:
+                kept += 1
+                continue
+        key = keys.issue(principal=name, kind="person" if person else "actor", expires_in=LOCAL_KEY_LIFETIME, now=now)
+        write_key(settings.keys_dir, name, key.token, person=person)
+        issued += 1
+    return issued, kept
+
+
 async def _start_api(settings: Settings, client: Client) -> ApiServer:
     """The HTTP API beside the embedded worker, on CXGOV_HTTP_ADDRESS."""
     from cxgov.api.serve import ApiServer, gate_for
@@ -244,6 +272,11 @@ async def serve(
             api = await _start_api(settings, client) if server is not None else None
             if api is not None:
                 say(f"HTTP API             {api.url}  (docs {api.url}/docs)")
+                issued, kept = issue_local_keys(settings, charter, api.gate.keys)
+                say(
+                    f"local keys           {issued} issued, {kept} kept in {settings.keys_dir} "
+                    "(the CLI uses them for --actor/--as; holding a key file is being that principal)"
+                )
             say(f"worker               polling task queue {settings.task_queue!r}; Ctrl-C stops")
             tour = asyncio.create_task(when_ready(client)) if when_ready is not None else None
             await stop.wait()

@@ -46,10 +46,12 @@ GateDep = Annotated[Gate, Depends(gate_of)]
 CallerDep = Annotated[Principal, Depends(caller)]
 
 
-def person(principal: Principal, what: str) -> str:
-    """The calling person's name; an actor key is refused (403): `what` is for people."""
+def person(principal: Principal, what: str, *, named: str | None = None) -> str:
+    """The calling person's name; an actor key, or a request naming someone else, is refused (403)."""
     if principal.kind != "person":
         raise Denied(f"{what} is for people; {principal.name} calls with an actor key")
+    if named is not None and named != principal.name:
+        raise Denied(f"the caller is {principal.name}: a request cannot be made as {named}")
     return principal.name
 
 
@@ -73,10 +75,14 @@ class DecisionBody(_Body):
     reason: str = Field(max_length=2000)
     digest: str | None = Field(default=None, max_length=64)
     wait: float = Field(default=30.0, ge=0, le=MAX_WAIT)
+    person: str | None = Field(default=None, max_length=100)
+    """Optional, and only ever the caller (the CLI's `--as`): a request naming anyone else is refused."""
 
 
 class ReverseBody(_Body):
     reason: str = Field(max_length=2000)
+    person: str | None = Field(default=None, max_length=100)
+    """Optional, and only ever the caller."""
 
 
 @router.get("/healthz", tags=["health"])
@@ -133,10 +139,15 @@ async def action_status(action_id: str, gate: GateDep, principal: CallerDep) -> 
 
 
 @router.get("/v1/approvals", tags=["approvals"])
-async def approvals(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Pending approvals the calling person may decide now."""
-    name = person(principal, "deciding approvals")
-    pending = await gate.client.pending(person=name)
+async def approvals(
+    gate: GateDep,
+    principal: CallerDep,
+    all: bool = False,
+    person_: Annotated[str | None, Query(alias="person", max_length=100)] = None,
+) -> dict[str, Any]:
+    """Pending approvals the calling person may decide now (`all=true`: the whole queue, for people)."""
+    name = person(principal, "deciding approvals", named=person_)
+    pending = await gate.client.pending(person=None if all else name)
     return {"pending": [item.model_dump(mode="json") for item in pending]}
 
 
@@ -155,7 +166,7 @@ async def deny(action_id: str, body: DecisionBody, gate: GateDep, principal: Cal
 @router.post("/v1/actions/{action_id}/reverse", tags=["reversals"])
 async def reverse(action_id: str, body: ReverseBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
     """Undo a completed action as the calling person (a member of its reversal owner role); 403 refused."""
-    name = person(principal, "reversing an action")
+    name = person(principal, "reversing an action", named=body.person)
     check_action_id(action_id)
     state = await gate.client.reverse(action_id, person=name, reason=body.reason)
     return reversal_json(action_id, state)
@@ -270,7 +281,7 @@ async def _visible(gate: Gate, principal: Principal, action_id: str) -> ActionSt
 async def _decide(
     gate: Gate, principal: Principal, action_id: str, verdict: Literal["approve", "deny"], body: DecisionBody
 ) -> JSONResponse:
-    name = person(principal, "deciding approvals")
+    name = person(principal, "deciding approvals", named=body.person)
     check_action_id(action_id)
     result = await gate.client.decide(action_id, verdict=verdict, person=name, reason=body.reason, digest=body.digest)
     status = result.status

@@ -25,7 +25,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from cxgov.api.serve import ApiServer, gate_for
+from cxgov.charter import load_charter
 from cxgov.sandbox import Sandbox
+from cxgov.settings import Settings
+from cxgov.stack import issue_local_keys
 
 CXGOV = Path(sys.executable).parent / "cxgov"
 UNREACHABLE = "127.0.0.1:1"
@@ -65,13 +69,16 @@ def refund(
 
 
 class BackgroundWorker:
-    """A cxgov worker (reference charter, the given sandbox) on its own task queue, served on `worker_loop()`."""
+    """A cxgov worker (reference charter, the given sandbox) on its own task queue, and the HTTP API in front of
+    it on a free loopback port with a key file per actor and person in `home/keys`, served on `worker_loop()`."""
 
-    def __init__(self, *, address: str, sandbox: Sandbox, charter_path: Path = CHARTER) -> None:
+    def __init__(self, *, address: str, sandbox: Sandbox, home: Path, charter_path: Path = CHARTER) -> None:
         self.address = address
         self.sandbox = sandbox
+        self.home = home
         self.charter_path = charter_path
         self.task_queue = ""
+        self.api_url = ""
         self._loop = worker_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -99,9 +106,15 @@ class BackgroundWorker:
         client = await Client.connect(self.address, data_converter=pydantic_data_converter)
         built, worker = await start_stack(client, self.sandbox, charter_path=self.charter_path)
         self.task_queue = built.task_queue
+        settings = Settings(home=self.home, charter_path=self.charter_path)
+        api = ApiServer(gate_for(settings, built.client), address="127.0.0.1:0")
         async with worker:
+            self.api_url = await api.start()
+            issue_local_keys(settings, load_charter(self.charter_path), api.gate.keys)
             self._ready.set()
             await self._stop.wait()
+            await api.stop()
+            api.gate.keys.close()
             await terminate_running(client, self.task_queue)
 
 
@@ -162,14 +175,15 @@ def run_subprocess(*args: str, env: dict[str, str], timeout: float = 60) -> Outc
     return Outcome(code=done.returncode, out=done.stdout, err=done.stderr)
 
 
-def cxgov_env(*, home: Path, address: str, task_queue: str, charter: Path) -> dict[str, str]:
+def cxgov_env(*, home: Path, address: str, task_queue: str, charter: Path, api_url: str = "") -> dict[str, str]:
     """The cxgov settings, and nothing else of cxgov's, for this stack."""
-    return {
+    found = {
         "CXGOV_HOME": str(home),
         "CXGOV_TEMPORAL_ADDRESS": address,
         "CXGOV_TASK_QUEUE": task_queue,
         "CXGOV_CHARTER": str(charter),
     }
+    return {**found, "CXGOV_API_URL": api_url} if api_url else found
 
 
 def child_env(settings: dict[str, str]) -> dict[str, str]:

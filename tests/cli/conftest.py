@@ -32,8 +32,10 @@ def cli_stack(
 ) -> Iterator[CliStack]:
     """A worker on its own task queue and sandbox (tmp_path/sandbox.db); CXGOV_* set for in-process runs."""
     address = dev_env.client.service_client.config.target_host
-    worker = BackgroundWorker(address=address, sandbox=sandbox).start()
-    settings = cxgov_env(home=tmp_path, address=address, task_queue=worker.task_queue, charter=CHARTER)
+    worker = BackgroundWorker(address=address, sandbox=sandbox, home=tmp_path).start()
+    settings = cxgov_env(
+        home=tmp_path, address=address, task_queue=worker.task_queue, charter=CHARTER, api_url=worker.api_url
+    )
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     try:

@@ -183,15 +183,23 @@ def test_unknown_action_is_denied_as_a_gap(cli_stack: CliStack) -> None:
     assert cli_stack.exists(body["action_id"]), "a gap is on the record: the denial runs as a workflow"
 
 
-def test_unknown_actor_is_denied_as_a_gap_not_bad_input(cli_stack: CliStack) -> None:
+def test_a_name_without_a_credential_acts_for_nobody(cli_stack: CliStack) -> None:
+    """A name is not an identity: `--actor mallory` has no key, so nothing starts (a gap needs a principal)."""
+    before = cli_stack.workflow_count()
     outcome = cli_stack.run(*refund("40", sku="TEE-RED-M", actor="mallory"), "--json")
+
+    assert outcome.code == 2, outcome
+    assert outcome.json()["error"].startswith("no key for 'mallory' in ")
+    assert cli_stack.workflow_count() == before
+
+
+def test_a_person_without_a_grant_is_denied_as_a_gap(cli_stack: CliStack) -> None:
+    outcome = cli_stack.run(*refund("40", sku="TEE-RED-M", actor="dana"), "--json")
 
     assert outcome.code == 3, outcome
     body = outcome.json()
-    assert body["status"] == Status.DENIED
-    assert body["decision"]["gap"] is True
-    assert body["decision"]["rule"] == "1-no-grant"
-    assert "mallory" in " ".join(body["decision"]["reasons"])
+    assert (body["status"], body["decision"]["gap"], body["decision"]["rule"]) == (Status.DENIED, True, "1-no-grant")
+    assert "dana" in " ".join(body["decision"]["reasons"])
 
 
 def test_status_of_an_unknown_action_is_bad_input(cli_stack: CliStack) -> None:
@@ -206,3 +214,16 @@ def test_status_of_an_id_without_the_action_prefix_is_bad_input(cli_stack: CliSt
 
     assert outcome.code == 2
     assert outcome.json()["exit_code"] == 2
+
+
+def test_with_cxgov_token_set_a_name_of_someone_else_is_refused(cli_stack: CliStack) -> None:
+    keys = cli_stack.home / "keys"
+    assert {oct(path.stat().st_mode & 0o777) for path in keys.iterdir() if path.is_file()} == {"0o600"}
+    env = {**cli_stack.env, "CXGOV_TOKEN": (keys / "ben").read_text().strip()}
+
+    as_ana = cli_stack.subprocess("approvals", "--as", "ana", env=env)
+    assert as_ana.code == 3 and as_ana.one_error_line() == "cxgov: the caller is ben: a request cannot be made as ana"
+    as_bot = cli_stack.subprocess(*ALLOWED_REFUND, env=env)
+    assert as_bot.code == 3 and "the caller is ben: a request cannot name another actor (support-bot)" in as_bot.err
+    as_ben = cli_stack.subprocess("approvals", "--as", "ben", "--json", env=env)
+    assert as_ben.code == 0 and as_ben.json() == {"pending": []}

@@ -110,13 +110,13 @@ def test_missing_option_is_a_usage_error(cli_stack: CliStack) -> None:
     assert_nothing_started(cli_stack, "action-none", before)
 
 
-def test_unknown_actor_is_a_denial_with_a_gap_not_bad_input(cli_stack: CliStack) -> None:
+def test_an_actor_without_a_key_is_bad_input_and_starts_nothing(cli_stack: CliStack) -> None:
+    before = cli_stack.workflow_count()
     outcome = cli_stack.run(*refund("5", sku="TEE-RED-M", actor="intern-bot"))
 
-    assert outcome.code == 3, outcome
-    decision = outcome.json()["decision"]
-    assert decision["outcome"] == "deny"
-    assert decision["gap"] is True
+    assert outcome.code == 2, outcome
+    assert outcome.one_error_line().startswith("cxgov: no key for 'intern-bot' in ")
+    assert cli_stack.workflow_count() == before
 
 
 def test_unknown_sandbox_order_is_bad_input(cli_stack: CliStack) -> None:
@@ -138,10 +138,11 @@ UNREACHABLE_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", list(UNREACHABLE_COMMANDS))
-def test_unreachable_temporal_is_one_line_exit_1_quickly(
+def test_an_unreachable_api_is_one_line_exit_1_quickly(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_env: None
 ) -> None:
-    monkeypatch.setenv("CXGOV_TEMPORAL_ADDRESS", UNREACHABLE)
+    monkeypatch.setenv("CXGOV_API_URL", f"http://{UNREACHABLE}")
+    monkeypatch.setenv("CXGOV_TOKEN", "cxgov_k0000000000000000_" + "x" * 43)
     monkeypatch.setenv("CXGOV_HOME", str(tmp_path))
     started = time.monotonic()
 
@@ -150,12 +151,15 @@ def test_unreachable_temporal_is_one_line_exit_1_quickly(
     assert time.monotonic() - started < 5
     assert outcome.code == 1, outcome
     line = outcome.one_error_line()
-    assert line.startswith(f"cxgov: cannot reach Temporal at {UNREACHABLE}"), line
+    assert line.startswith(f"cxgov: cannot reach the cxgov API at http://{UNREACHABLE}"), line
     assert "cxgov up" in line
 
 
-def test_unreachable_temporal_as_a_real_process(tmp_path: Path, cli_env: None) -> None:
-    env = child_env({"CXGOV_TEMPORAL_ADDRESS": UNREACHABLE, "CXGOV_HOME": str(tmp_path)})
+def test_an_unreachable_api_as_a_real_process(tmp_path: Path, cli_env: None) -> None:
+    env = child_env(
+        {"CXGOV_API_URL": f"http://{UNREACHABLE}", "CXGOV_TOKEN": "cxgov_k0000000000000000_" + "x" * 43}
+        | {"CXGOV_HOME": str(tmp_path)}
+    )
     started = time.monotonic()
 
     outcome = run_subprocess(*refund("5", sku="TEE-RED-M"), "--json", env=env)
@@ -163,7 +167,7 @@ def test_unreachable_temporal_as_a_real_process(tmp_path: Path, cli_env: None) -
     assert time.monotonic() - started < 10
     assert outcome.code == 1, outcome
     assert outcome.err == ""
-    assert outcome.json()["error"].startswith(f"cannot reach Temporal at {UNREACHABLE}")
+    assert outcome.json()["error"].startswith(f"cannot reach the cxgov API at http://{UNREACHABLE}")
 
 
 def test_bad_input_is_reported_before_connecting(tmp_path: Path, cli_env: None) -> None:

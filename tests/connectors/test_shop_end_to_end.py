@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -22,8 +23,19 @@ from harness import CHARTER, Outcome
 from shopkit import REPO, TOKEN, Shop, stop_process
 from temporalio.testing import WorkflowEnvironment
 
+from cxgov.charter import load_charter
+from cxgov.identity import KeyStore
+from cxgov.settings import Settings
+from cxgov.stack import issue_local_keys
+
 SYSTEMS = REPO / "examples" / "systems.yaml"
 READY = "polling task queue"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -44,28 +56,46 @@ class ShopStack:
         return done.code, json.loads(done.out)
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`cxgov worker` as a child process (output to `log`); returns once it polls its task queue."""
+def start(command: str, env: dict[str, str], log: Path, *, ready: str) -> subprocess.Popen[bytes]:
+    """`cxgov COMMAND` as a child process (output to `log`); returns once it prints `ready`."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(CXGOV), "worker"], env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [str(CXGOV), command], env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        if READY in log.read_text():
+        if ready in log.read_text():
             return process
         time.sleep(0.1)
     stop_process(process)
-    raise RuntimeError(f"cxgov worker did not start: {log.read_text()}")
+    raise RuntimeError(f"cxgov {command} did not start: {log.read_text()}")
 
 
-def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C, as a person would; killed after 30 s."""
-    process.send_signal(signal.SIGINT)
+def start_worker(env: dict[str, str], log: Path) -> list[subprocess.Popen[bytes]]:
+    """`cxgov worker`, `cxgov serve` in front of it, and a key file per actor and person for the CLI."""
+    home = Path(env["CXGOV_HOME"])
+    keys = KeyStore(f"sqlite:///{home / 'audit.db'}")
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        stop_process(process)
+        issue_local_keys(Settings(home=home, charter_path=CHARTER), load_charter(CHARTER), keys)
+    finally:
+        keys.close()
+    worker = start("worker", env, log, ready=READY)
+    try:
+        return [worker, start("serve", env, log.with_suffix(".serve.log"), ready="serving; Ctrl-C stops")]
+    except BaseException:
+        stop_worker([worker])
+        raise
+
+
+def stop_worker(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ctrl-C, as a person would; killed after 30 s."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +103,7 @@ def shop_stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFa
     folder = tmp_path_factory.mktemp("shop-stack")
     live = Shop.start(folder / "live.db")
     sandbox = Shop.start(folder / "sandbox.db")
-    worker: subprocess.Popen[bytes] | None = None
+    worker: list[subprocess.Popen[bytes]] | None = None
     try:
         address = dev_env.client.service_client.config.target_host
         settings = cxgov_env(home=folder / "home", address=address, task_queue=f"shop-{uuid.uuid4()}", charter=CHARTER)
@@ -84,6 +114,7 @@ def shop_stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFa
             "SHOP_SANDBOX_URL": sandbox.url,
             "SHOP_TOKEN": TOKEN,
             "SHOP_TIMEOUT": "2s",
+            "CXGOV_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         }
         env = child_env(settings)
         worker = start_worker(env, folder / "worker.log")
@@ -227,6 +258,7 @@ def test_a_shop_that_is_down_leaves_no_half_done_action(shop_stack: ShopStack, t
     env = {**shop_stack.env, "SHOP_URL": down.url}
     worker_home = tmp_path / "home"
     settings = {**env, "CXGOV_HOME": str(worker_home), "CXGOV_TASK_QUEUE": f"shop-down-{uuid.uuid4()}"}
+    settings |= {"CXGOV_HTTP_ADDRESS": f"127.0.0.1:{free_port()}"}
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         done = run_subprocess(*refund("O-1001", "10", sku="TEE-RED-M"), "--json", env=settings, timeout=90)

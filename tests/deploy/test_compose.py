@@ -158,7 +158,7 @@ def test_the_server_gets_a_dynamic_config_file(compose: dict[str, Any], services
 def test_ui_is_on_8080_and_talks_to_temporal(services: dict[str, dict[str, Any]]) -> None:
     ui = services["temporal-ui"]
     assert ui["image"].startswith("temporalio/ui:")
-    assert "8080:8080" in [str(item) for item in ui["ports"]]
+    assert "127.0.0.1:8080:8080" in [str(item) for item in ui["ports"]]
     host, port = address(environment(ui)["TEMPORAL_ADDRESS"])
     assert host == TEMPORAL and port in container_ports(services[TEMPORAL])
 
@@ -310,3 +310,24 @@ def test_dockerfile_entrypoint_is_the_cxgov_console_script() -> None:
     assert entrypoint()[0] in scripts
     assert scripts[entrypoint()[0]] == "cxgov.cli:main"
     assert len(entrypoint()) == 1
+
+
+def test_the_api_server_runs_cxgov_serve_on_the_worker_s_queue_and_database(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    api, worker = services["cxgov-api"], services[WORKER]
+    assert api["image"] == worker["image"], "the image the worker service builds"
+    argv = [*entrypoint(), *api["command"]]
+    group = typer.main.get_command(app)
+    found = group.commands.get(argv[1])  # type: ignore[attr-defined]
+    assert argv[:2] == ["cxgov", "serve"] and found is not None and found.callback is not None
+    env, worker_env = environment(api), environment(worker)
+    read = settings_variables()
+    assert all(name in read for name in env if name.startswith("CXGOV_")), env
+    for name in ("CXGOV_TEMPORAL_ADDRESS", "CXGOV_NAMESPACE", "CXGOV_TASK_QUEUE", "CXGOV_DATABASE_URL"):
+        assert env[name] == worker_env[name], name
+    host, port = address(env["CXGOV_HTTP_ADDRESS"])
+    assert host == "0.0.0.0" and f"{port}:{port}" in api["ports"]
+    # The Temporal frontend and UI are published on the host's loopback only: the API is the front door.
+    for service in (services[TEMPORAL], services["temporal-ui"]):
+        assert all(str(mapping).startswith("127.0.0.1:") for mapping in service.get("ports", [])), service["ports"]

@@ -14,6 +14,7 @@ from cxgov.charter import Charter, CharterCache
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate
 from cxgov.errors import CxgovError, SystemUnavailable
+from cxgov.identity.signing import action_payload, seal, verify
 from cxgov.policy import BudgetState, Facts, decide, digest, screen
 from cxgov.wire import (
     ActionRequest,
@@ -43,8 +44,14 @@ class AuthorizeActivities:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         drills: DrillGate | None = None,
         budgets: BudgetLedger | None = None,
+        trusted_keys: dict[str, str] | None = None,
+        seal_secret: bytes = b"",
     ) -> None:
         self.charters = charters
+        self.trusted_keys = dict(trusted_keys or {})
+        """key id -> base64 public key of each cxgov server whose signature counts; none: nothing counts."""
+        self.seal_secret = seal_secret
+        """The workers' shared secret sealing each allowed call for the effect activities."""
         self.systems = systems
         self.drills = drills
         """Drill state for rule 5; None leaves it out (a worker without a drill ledger)."""
@@ -61,6 +68,23 @@ class AuthorizeActivities:
             charter = self.charters.get()
         except CxgovError as err:
             return self._result(request, _deny("0-charter-unavailable", f"the charter does not load: {err}"))
+        unsigned = verify(
+            request.assertion,
+            action_payload(
+                action_id=request.action_id,
+                actor=request.actor,
+                action=request.action,
+                customer=request.customer,
+                channel=request.channel,
+                reason=request.reason,
+                params=request.params,
+            ),
+            principal=request.actor,
+            trusted=self.trusted_keys,
+        )
+        if unsigned is not None:
+            denial = _deny("0-unauthenticated", f"request refused: {unsigned}", version=charter.version)
+            return self._result(request, denial, charter=charter)
         now = self.clock()
         today = now.date()
         reserved = False
@@ -117,6 +141,8 @@ class AuthorizeActivities:
         result = self._result(typed, decision, charter=charter, amount=screened.amount)
         result.snapshot = snapshot
         result.preconditions = list(definition.preconditions)
+        if decision.outcome != Outcome.DENY:
+            result.seal = seal(self.seal_secret, call)
         result.budget_reserved = reserved
         return result
 
@@ -139,6 +165,7 @@ class AuthorizeActivities:
             digest=digest(request, charter_version=version),
             params=dict(request.params),
             step_timeout_seconds=self.step_timeout_seconds,
+            trusted_keys=self.trusted_keys,
         )
         if charter is None or request.action not in charter.actions:
             return result

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cxgov.charter import CharterCache
 from cxgov.connectors import Systems
 from cxgov.errors import CxgovError, SystemUnavailable
+from cxgov.identity.signing import seal
 from cxgov.policy.reversal import decide_reversal
 from cxgov.wire import ActionState, ConnectorCall, LoadedAction, ReversalCheckInput, ReversalPlan, Status
 
@@ -27,7 +28,11 @@ class ReversalActivities:
         systems: Systems,
         step_timeout_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trusted_keys: dict[str, str] | None = None,
+        seal_secret: bytes = b"",
     ) -> None:
+        self.trusted_keys = dict(trusted_keys or {})
+        self.seal_secret = seal_secret
         self.client = client
         self.charters = charters
         self.systems = systems
@@ -71,6 +76,7 @@ class ReversalActivities:
             procedure=verdict.procedure,
             owner_role=verdict.owner_role,
             escalate_to=verdict.escalate_to,
+            trusted_keys=self.trusted_keys,
         )
         if verdict.refusal is not None:
             return plan
@@ -95,5 +101,5 @@ class ReversalActivities:
         except CxgovError as err:
             plan.refusal = f"the system of record cannot confirm {name} is still reversible: {err}{verdict.suffix}"
             return plan
-        plan.call = call
+        plan.call = call.model_copy(update={"seal": seal(self.seal_secret, call)})
         return plan

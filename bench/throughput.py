@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -44,6 +45,7 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     from cxgov.client import CxgovClient, governed
     from cxgov.connectors import Systems
+    from cxgov.identity.signing import Signer, public_key_text
     from cxgov.sandbox import Sandbox
     from cxgov.settings import EXAMPLES
     from worker import build_worker
@@ -55,6 +57,9 @@ CLINIC = "bench"
 SLOT = "2026-12-01T09:00"
 CUSTOMERS = [f"C-B{n:02d}" for n in range(20)]
 WARM_UP = 20
+SIGNER = Signer(Ed25519PrivateKey.generate())
+"""The benchmark's front door: governed actions are signed and verified, as through the HTTP API."""
+TRUSTED = {SIGNER.key_id: public_key_text(SIGNER).split(":")[1]}
 
 
 class TouchInput(BaseModel):
@@ -165,7 +170,7 @@ async def run_bare(client: Client, *, count: int, concurrency: int) -> Measureme
 
 async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurrency: int) -> Measurement:
     task_queue = f"bench-governed-{uuid.uuid4()}"
-    cx = CxgovClient(client, task_queue=task_queue, charter_path=CHARTER)
+    cx = CxgovClient(client, task_queue=task_queue, charter_path=CHARTER, signer=SIGNER)
 
     async def one(n: int) -> str:
         request = cx.request(
@@ -180,7 +185,9 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
         state = await handle.result()
         return state.status.value
 
-    async with build_worker(client, task_queue=task_queue, charter_path=CHARTER, systems=Systems.serving(sandbox)):
+    async with build_worker(
+        client, task_queue=task_queue, charter_path=CHARTER, systems=Systems.serving(sandbox), trusted_keys=TRUSTED
+    ):
         await measure("governed", one, count=WARM_UP, concurrency=concurrency, first=0)
         return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP)
 

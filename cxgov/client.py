@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cxgov.charter import CharterCache
 from cxgov.drills import drill_schedule_id
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
+from cxgov.identity.signing import Signer, action_payload, decision_payload
 from cxgov.policy import Screened, check_request_shape, screen
 from cxgov.settings import Settings
 from cxgov.tracing import configure_tracing, tracing_interceptor
@@ -40,6 +41,7 @@ from cxgov.wire import (
     ActionState,
     ApprovalInput,
     ApprovalResult,
+    Assertion,
     DrillInput,
     DrillResult,
     PendingApproval,
@@ -160,15 +162,32 @@ def prepare_request(
 class CxgovClient:
     """What agents, approvers and ops do with cxgov, as typed calls."""
 
-    def __init__(self, client: Client, *, task_queue: str, charter_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        charter_path: Path | None = None,
+        signer: Signer | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.signer = signer
+        """The front door's key: what this client starts and forwards carries its signature (the HTTP server's
+        client, the embedded stack's tour, tests). Without it, workers refuse what it sends."""
         self._charters = CharterCache(charter_path) if charter_path is not None else None
 
     @classmethod
-    async def connect(cls, settings: Settings, *, tracer: trace.Tracer | None = None) -> CxgovClient:
+    async def connect(
+        cls, settings: Settings, *, tracer: trace.Tracer | None = None, signer: Signer | None = None
+    ) -> CxgovClient:
         client = await connect(settings, tracer=tracer)
-        return cls(client, task_queue=settings.task_queue, charter_path=settings.charter_path)
+        return cls(client, task_queue=settings.task_queue, charter_path=settings.charter_path, signer=signer)
+
+    def _sign(self, payload: dict[str, Any], *, principal: str) -> Assertion | None:
+        if self.signer is None:
+            return None
+        return self.signer.sign(payload, principal=principal, at=datetime.now(UTC))
 
     def request(
         self,
@@ -194,7 +213,18 @@ class CxgovClient:
         )
 
     async def start(self, request: ActionRequest) -> WorkflowHandle[ActionWorkflow, ActionState]:
-        """Start the action workflow; starting the same action id again joins the first one."""
+        """Start the action workflow, signed for its actor; starting the same action id again joins the first."""
+        if request.assertion is None:
+            payload = action_payload(
+                action_id=request.action_id,
+                actor=request.actor,
+                action=request.action,
+                customer=request.customer,
+                channel=request.channel,
+                reason=request.reason,
+                params=request.params,
+            )
+            request = request.model_copy(update={"assertion": self._sign(payload, principal=request.actor)})
         try:
             return await self.client.start_workflow(
                 ActionWorkflow.run,
@@ -266,7 +296,10 @@ class CxgovClient:
         """
         check_request_shape(actor=person, action="reverse", customer="-", channel="-", reason=reason)
         check_action_id(action_id)
-        request = ReversalRequest(action_id=action_id, person=person, reason=reason)
+        payload = decision_payload(verdict="reverse", action_id=action_id, person=person, reason=reason, digest="")
+        request = ReversalRequest(
+            action_id=action_id, person=person, reason=reason, assertion=self._sign(payload, principal=person)
+        )
         workflow_id = reversal_id(action_id)
         try:
             handle = await self.client.start_workflow(
@@ -378,7 +411,10 @@ class CxgovClient:
                     return ApprovalResult(accepted=True, status=status, record=record)
             raise Denied(f"action {action_id} is {state.status.value}, not awaiting approval")
         digest = digest or state.digest
-        attempt = ApprovalInput(person=person, reason=reason, digest=digest)
+        payload = decision_payload(verdict=verdict, action_id=action_id, person=person, reason=reason, digest=digest)
+        attempt = ApprovalInput(
+            person=person, reason=reason, digest=digest, assertion=self._sign(payload, principal=person)
+        )
         # The id makes a retry of this attempt at this ladder step idempotent; the same words at a later step
         # are a new attempt (a person refused before their step may ask again once it starts).
         fingerprint = hashlib.sha256(f"{digest}\n{reason}".encode()).hexdigest()[:16]

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, connect
 from cxgov.drills.ledger import DrillLedger, stale_reason
+from cxgov.identity.signing import load_signer
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES, Settings
 from cxgov.wire import ActionState, Status
@@ -86,8 +87,12 @@ async def run_tour(settings: Settings, *, say: Say, client: Client | None = None
         sandbox.load_world(seed=seed)
         say(f"\n== cxgov tour (the sandbox world was reset to {seed.name}) ==")
         await _await_drills(settings, say=say)
+        # The tour is the local operator's, who holds the front door's key on this machine: it signs like the API.
         governed = CxgovClient(
-            client or await connect(settings), task_queue=settings.task_queue, charter_path=settings.charter_path
+            client or await connect(settings),
+            task_queue=settings.task_queue,
+            charter_path=settings.charter_path,
+            signer=load_signer(settings.signing_key_path),
         )
         failures = 0
         for number, stop in enumerate(STOPS, start=1):

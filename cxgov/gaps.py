@@ -18,6 +18,8 @@ from cxgov.drills.ledger import ActionDrills, DrillLedger
 from cxgov.questions import drill_answer
 
 RECERTIFICATION = "recertification-overdue"
+UNAUTHENTICATED = "0-unauthenticated"
+"""The rule denying requests without a valid signature of a trusted cxgov server."""
 """The charter gap kind reported in its own section (and only there)."""
 
 
@@ -86,6 +88,8 @@ class GapReport(_Finding):
     version: int
     at: datetime
     requests: list[GapRequests]
+    unauthenticated: list[GapRequests] = []
+    """Requests that did not come through the front door (rule 0-unauthenticated), grouped the same way."""
     charter_gaps: list[CharterFinding]
     drills: list[DrillFinding]
     recertification: list[RecertificationFinding]
@@ -96,13 +100,14 @@ class GapReport(_Finding):
     def findings(self) -> int:
         """How many gaps were found (an archive lag counts only when it is a gap)."""
         lag = 1 if self.archive_lag is not None and self.archive_lag.gap else 0
-        return len(self.requests) + len(self.charter_gaps) + len(self.drills) + len(self.recertification) + lag
+        found = len(self.requests) + len(self.unauthenticated) + len(self.charter_gaps) + len(self.drills)
+        return found + len(self.recertification) + lag
 
 
-def gap_requests(archive: AuditArchive) -> list[GapRequests]:
-    """Requests no rule covered, grouped by actor and action, most frequent first."""
+def gap_requests(archive: AuditArchive, *, rule: str | None = None) -> list[GapRequests]:
+    """Requests no rule covered (or that `rule` decided), grouped by actor and action, most frequent first."""
     found = []
-    for group in archive.gap_summary():
+    for group in archive.gap_summary(rule=rule):
         example = group.example
         reasons = _json_list(example.reasons)
         found.append(
@@ -197,6 +202,7 @@ def gap_report(
         version=charter.version,
         at=now,
         requests=gap_requests(archive) if archive is not None else [],
+        unauthenticated=gap_requests(archive, rule=UNAUTHENTICATED) if archive is not None else [],
         charter_gaps=[
             CharterFinding(kind=gap.kind, subject=gap.subject, detail=gap.detail)
             for gap in charter_gaps(charter, today=now.date())

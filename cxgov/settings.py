@@ -92,6 +92,15 @@ class Settings:
     token: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TOKEN") or None, repr=False)
     """The CLI's credential (a key or an OIDC token); without it, the key file of --actor/--as in `keys_dir`."""
 
+    signing_key_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_SIGNING_KEY") or None)
+    """The HTTP server's Ed25519 key file; default CXGOV_HOME/signing.key (created when missing)."""
+
+    worker_key_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_WORKER_KEY") or None)
+    """The workers' shared seal secret file; default CXGOV_HOME/worker.key (created when missing)."""
+
+    trusted_keys_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TRUSTED_KEYS") or None)
+    """Public keys of the servers whose signatures the worker accepts; default: the key of CXGOV_SIGNING_KEY."""
+
     oidc_issuer: str | None = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_ISSUER") or None)
     """The OIDC issuer whose tokens sign people in (none: keys only)."""
 
@@ -113,6 +122,14 @@ class Settings:
     def api_url(self) -> str:
         """The HTTP API's base URL for clients: CXGOV_API_URL, or the address `cxgov up` serves it on."""
         return (self.api_url_setting or f"http://{self.http_address}").rstrip("/")
+
+    @property
+    def signing_key_path(self) -> Path:
+        return Path(self.signing_key_setting) if self.signing_key_setting else self.home / "signing.key"
+
+    @property
+    def worker_key_path(self) -> Path:
+        return Path(self.worker_key_setting) if self.worker_key_setting else self.home / "worker.key"
 
     @property
     def keys_dir(self) -> Path:

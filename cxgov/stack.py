@@ -200,11 +200,11 @@ def issue_local_keys(settings: Settings, charter: Charter, keys: KeyStore) -> tu
 async def _start_api(settings: Settings, client: Client) -> ApiServer:
     """The HTTP API beside the embedded worker, on CXGOV_HTTP_ADDRESS."""
     from cxgov.api.serve import ApiServer, gate_for
+    from cxgov.identity.signing import load_signer
 
-    server = ApiServer(
-        gate_for(settings, CxgovClient(client, task_queue=settings.task_queue, charter_path=settings.charter_path)),
-        address=settings.http_address,
-    )
+    signer = load_signer(settings.signing_key_path)
+    front = CxgovClient(client, task_queue=settings.task_queue, charter_path=settings.charter_path, signer=signer)
+    server = ApiServer(gate_for(settings, front), address=settings.http_address)
     await server.start()
     return server
 
@@ -239,11 +239,15 @@ async def serve(
         archive = AuditArchive(settings.audit_url)
         drills = DrillLedger(settings.audit_url)
         budgets = BudgetLedger(settings.audit_url)
+        from cxgov.identity.signing import load_seal_secret, trusted_keys_of
+
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
             charter_path=settings.charter_path,
             systems=systems,
+            trusted_keys=trusted_keys_of(setting=settings.trusted_keys_setting, signing_key=settings.signing_key_path),
+            seal_secret=load_seal_secret(settings.worker_key_path),
             step_timeout_seconds=settings.activity_timeout,
             archive=archive,
             drills=drills,

@@ -57,6 +57,16 @@ class Decision(BaseModel):
     charter_version: int | None = None
 
 
+class Assertion(BaseModel):
+    """A cxgov server's signature: the principal its credential proved asked for exactly this."""
+
+    key_id: str
+    principal: str
+    signed_at: datetime
+    signature: str
+    """base64 Ed25519 signature over the canonical request (see `cxgov.identity.signing`)."""
+
+
 class ActionRequest(BaseModel):
     """An actor asks to take one action on behalf of one customer."""
 
@@ -67,6 +77,8 @@ class ActionRequest(BaseModel):
     channel: str
     reason: str
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    assertion: Assertion | None = None
+    """The front door's signature; a request without a valid one is denied (rule 0-unauthenticated)."""
 
 
 class Approver(BaseModel):
@@ -117,6 +129,10 @@ class AuthorizeResult(BaseModel):
     """For an allowed action: the connector's snapshot, read with the facts, just before execute."""
     preconditions: list[str] = Field(default_factory=list)
     """The action's declared preconditions, checked again at execute."""
+    seal: str | None = None
+    """The worker's seal over the allowed call (see `ConnectorCall.seal`)."""
+    trusted_keys: dict[str, str] = Field(default_factory=dict)
+    """The public keys the worker trusts, fixed in the history: approvals are verified against them."""
     budget_reserved: bool = False
     """A share of the grant's budget was reserved; released if the action ends without its effect."""
 
@@ -127,6 +143,8 @@ class ApprovalInput(BaseModel):
     person: str
     reason: str
     digest: str
+    assertion: Assertion | None = None
+    """The front door's signature that `person` (proven by a credential) made this attempt."""
 
 
 class ApprovalRecord(BaseModel):
@@ -182,6 +200,8 @@ class ConnectorCall(BaseModel):
     """What execute recorded (`EffectResult.record`), for the steps after it; None before execute."""
     attempt: int = 1
     """Which attempt of the step this is (set by the activity): after the first, the effect may have landed."""
+    seal: str | None = None
+    """The worker's seal on what authorize allowed: effect activities act on nothing else."""
 
 
 class EffectResult(BaseModel):
@@ -245,6 +265,8 @@ class ReversalRequest(BaseModel):
     action_id: str
     person: str
     reason: str
+    assertion: Assertion | None = None
+    """The front door's signature that `person` (proven by a credential) asked for this reversal."""
 
 
 class LoadedAction(BaseModel):
@@ -273,6 +295,8 @@ class ReversalPlan(BaseModel):
     None in plans recorded before it existed, whose reversals compare with the pre-action snapshot."""
     charter_version: int | None = None
     step_timeout_seconds: float = 10.0
+    trusted_keys: dict[str, str] = Field(default_factory=dict)
+    """The public keys the worker trusts, fixed in the history: the request's signature is verified against them."""
 
 
 class ReversalState(BaseModel):

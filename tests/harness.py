@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
@@ -31,6 +33,7 @@ from cxgov.charter import load_charter
 from cxgov.client import CxgovClient, governed
 from cxgov.commands.common import lend_loop
 from cxgov.connectors import Systems
+from cxgov.identity.signing import Signer
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
 from worker import build_worker
@@ -61,6 +64,10 @@ def _certified_charter() -> Path:
 
 
 CHARTER = _certified_charter()
+
+TEST_SIGNER = Signer(Ed25519PrivateKey.generate())
+"""The tests' front door: the clients of `start_stack` sign with it, and its workers trust it alone."""
+TRUSTED = {TEST_SIGNER.key_id: base64.b64encode(TEST_SIGNER.public).decode()}
 """The reference charter with support-bot and returns-sync certified until 2099 (nothing else changed)."""
 
 
@@ -98,12 +105,13 @@ async def start_stack(
         charter_path=charter_path,
         systems=systems or Systems.serving(sandbox),
         step_timeout_seconds=step_timeout,
+        trusted_keys=TRUSTED,
         executor=ThreadPoolExecutor(max_workers=8),
         archive=archive,
         **worker_options,
     )
     stack = Stack(
-        client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path),
+        client=CxgovClient(client, task_queue=task_queue, charter_path=charter_path, signer=TEST_SIGNER),
         temporal=client,
         sandbox=sandbox,
         task_queue=task_queue,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -55,6 +56,8 @@ def build_worker(
     drill_workspace: Path | None = None,
     clock: Callable[[], datetime] | None = None,
     budgets: BudgetLedger | None = None,
+    trusted_keys: dict[str, str] | None = None,
+    seal_secret: bytes | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
@@ -64,8 +67,12 @@ def build_worker(
     ledger, it runs reversal drills (in each system's sandbox, with files under `drill_workspace`) and decisions
     take drill state into account (rule 5). `clock` (UTC now) is what
     activities judge time by: recertification, reversal windows, drill age; tests pass their own. With a
-    budget ledger, grants' budgets are enforced (rule 4).
+    budget ledger, grants' budgets are enforced (rule 4). `trusted_keys` (key id -> base64 Ed25519 public key)
+    are the cxgov servers whose signed requests and decisions count; without any, every request is denied
+    (rule 0-unauthenticated). `seal_secret` seals each allowed call for the effect activities; workers sharing a
+    task queue must share it (a random one per process by default).
     """
+    secret = seal_secret or secrets.token_bytes(32)
     now = clock or (lambda: datetime.now(UTC))
     charters = CharterCache(charter_path)
     gate = DrillGate(drills, clock=now) if drills is not None else None
@@ -76,11 +83,19 @@ def build_worker(
         drills=gate,
         clock=now,
         budgets=budgets,
+        trusted_keys=trusted_keys,
+        seal_secret=secret,
     )
     reversal = ReversalActivities(
-        client=client, charters=charters, systems=systems, step_timeout_seconds=step_timeout_seconds, clock=now
+        client=client,
+        charters=charters,
+        systems=systems,
+        step_timeout_seconds=step_timeout_seconds,
+        clock=now,
+        trusted_keys=trusted_keys,
+        seal_secret=secret,
     )
-    connector = ConnectorActivities(systems=systems, clock=now)
+    connector = ConnectorActivities(systems=systems, seal_secret=secret, clock=now)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     activities: list[Callable[..., Any]] = [
         authorize.authorize,

@@ -19,6 +19,7 @@ from temporalio.common import (
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from cxgov.identity.signing import decision_payload, verify
     from cxgov.wire import (
         ActionRequest,
         ActionState,
@@ -55,6 +56,8 @@ RELEASES_BUDGET = frozenset({Status.DENIED, Status.EXPIRED, Status.COMPENSATED, 
 """Ends without the action's effect: its budget share is given back."""
 REFUSED = "ConnectorRefused"
 """The error type of a business refusal by the system of record (see activities.connector)."""
+SIGNED_DECISIONS = "signed-decisions"
+"""Patch: an approve or deny counts only with the front door's signature for the person it names."""
 REFUSAL_DENIES = "execute-refusal-denies"
 """Patch: a refusal at execute (a precondition found false, nothing changed) ends the action denied."""
 
@@ -85,6 +88,7 @@ class ActionWorkflow:
         self._verdict: ApprovalRecord | None = None
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []
         self._budget_reserved = False
+        self._trusted: dict[str, str] = {}
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
@@ -109,6 +113,7 @@ class ActionWorkflow:
         state.digest = auth.digest
         state.actor_kind = auth.actor_kind
         self._budget_reserved = auth.budget_reserved
+        self._trusted = auth.trusted_keys
         # Charter version and amount go out with the next status change: one upsert, not two.
         if auth.decision.charter_version is not None:
             self._pending_attributes.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
@@ -188,6 +193,7 @@ class ActionWorkflow:
             customer=state.request.customer,
             params=auth.params,
             preconditions=auth.preconditions,
+            seal=auth.seal,
         )
         step_timeout = timedelta(seconds=auth.step_timeout_seconds)
         retry = RetryPolicy(maximum_attempts=5, non_retryable_error_types=[REFUSED])
@@ -345,6 +351,17 @@ class ActionWorkflow:
                 f"{attempt.person} is not on ladder step {self._phase + 1} (role {phase.role}); "
                 f"who may decide now: {who}"
             )
+        if workflow.patched(SIGNED_DECISIONS):
+            payload = decision_payload(
+                verdict=verdict,
+                action_id=state.action_id,
+                person=attempt.person,
+                reason=attempt.reason,
+                digest=attempt.digest,
+            )
+            unsigned = verify(attempt.assertion, payload, principal=attempt.person, trusted=self._trusted)
+            if unsigned is not None:
+                return f"the {verdict} in the name of {attempt.person} is refused: {unsigned}"
         if attempt.digest != state.digest:
             return (
                 f"the {verdict} names digest {attempt.digest[:12]}, but this action's digest is "

@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from cxgov.identity.signing import decision_payload, verify
     from cxgov.snapshots import describe_differences
     from cxgov.wire import (
         CompensateResult,
@@ -27,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.action import CX_ACTION, CX_ACTOR, CX_CHARTER_VERSION, CX_CUSTOMER, CX_STATUS
 
 REFUSED = "refused"
+SIGNED_REVERSALS = "signed-reversals"
+"""Patch: a reversal runs only with the front door's signature for the person it names."""
 
 
 def reversal_id(action_id: str) -> str:
@@ -72,6 +75,13 @@ class ReversalWorkflow:
             workflow.upsert_search_attributes([CX_CHARTER_VERSION.value_set(plan.charter_version)])
         if plan.refusal is not None or plan.call is None:
             self._refuse(plan.refusal or "nothing to reverse")
+        if workflow.patched(SIGNED_REVERSALS):
+            payload = decision_payload(
+                verdict="reverse", action_id=request.action_id, person=request.person, reason=request.reason, digest=""
+            )
+            unsigned = verify(request.assertion, payload, principal=request.person, trusted=plan.trusted_keys)
+            if unsigned is not None:
+                self._refuse(f"the reversal in the name of {request.person} is refused: {unsigned}")
 
         step_timeout = timedelta(seconds=plan.step_timeout_seconds)
         try:

@@ -15,6 +15,7 @@ from cxgov.client import CxgovClient
 from cxgov.errors import BadRequest, Unavailable
 from cxgov.identity import KeyStore
 from cxgov.identity.oidc import OidcSettings, OidcVerifier
+from cxgov.identity.signing import load_signer
 from cxgov.settings import Settings
 
 START_TIMEOUT = 15.0
@@ -107,7 +108,7 @@ async def serve_api(settings: Settings, *, say: Callable[[str], None]) -> None:
     """`cxgov serve`: the API alone, against CXGOV_TEMPORAL_ADDRESS, until SIGINT or SIGTERM."""
     charter = load_charter(settings.charter_path)
     bind_address(settings.http_address)
-    client = await CxgovClient.connect(settings)
+    client = await CxgovClient.connect(settings, signer=load_signer(settings.signing_key_path))
     gate = gate_for(settings, client)
     server = ApiServer(gate, address=settings.http_address)
     stop = asyncio.Event()

@@ -194,15 +194,17 @@ class AuditArchive:
         with self._db.reading() as connection:
             return int(connection.execute(select(func.count()).select_from(RECORDS).where(*conditions)).scalar_one())
 
-    def gap_summary(self) -> list[GapGroup]:
-        """Requests no rule covered (`action` records with gap=true), grouped by actor and action.
+    def gap_summary(self, *, rule: str | None = None) -> list[GapGroup]:
+        """Requests no rule covered (`action` records with gap=true), grouped by actor and action; with `rule`,
+        the requests that rule decided instead (`0-unauthenticated`: requests that skipped the front door).
 
         One GROUP BY for the counts and first/last times, then the latest record of each group as its example.
 
         Returns:
             The groups, most requests first (then by actor and action).
         """
-        covered = [RECORDS.c.kind == "action", RECORDS.c.gap.is_(True)]
+        decided = RECORDS.c.gap.is_(True) if rule is None else RECORDS.c.rule == rule
+        covered = [RECORDS.c.kind == "action", decided]
         count = func.count().label("requests")
         grouped = (
             select(RECORDS.c.actor, RECORDS.c.action, count, func.min(RECORDS.c.time), func.max(RECORDS.c.time))

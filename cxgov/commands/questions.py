@@ -255,22 +255,26 @@ def _undo_text(answer: ActionAnswer) -> str:
 def gaps_text(report: GapReport) -> list[str]:
     """The report as text: one section per kind of gap, `none` for empty ones."""
     lines = [f"gaps of charter {report.charter} v{report.version} at {_when(report.at)}: {report.findings} finding(s)"]
-    requests = sum(group.count for group in report.requests)
-    lines.append(
-        f"requests no rule covered: {_count(requests, 'request')} in {_count(len(report.requests), 'group')}"
-        if report.requests
-        else "requests no rule covered: none"
-    )
-    for group in report.requests:
+    for title, groups in (
+        ("requests no rule covered", report.requests),
+        ("requests that skipped the front door (unsigned, denied)", report.unauthenticated),
+    ):
+        if not groups and title.startswith("requests that skipped"):
+            continue
+        requests = sum(group.count for group in groups)
         lines.append(
-            f"  {group.actor} / {group.action}: {_count(group.count, 'request')}, "
-            f"first {_when(group.first_seen, seconds=True)}, last {_when(group.last_seen, seconds=True)}"
+            f"{title}: {_count(requests, 'request')} in {_count(len(groups), 'group')}" if groups else f"{title}: none"
         )
-        example = [group.example_action_id or "an action"]
-        example += [f"for {group.example_customer}"] if group.example_customer else []
-        example += [f"by {group.example_channel}"] if group.example_channel else []
-        asked = f", asked {group.example_reason!r}" if group.example_reason else ""
-        lines.append(f"    e.g. {' '.join(example)}{asked}: {group.example_decision or 'no reason recorded'}")
+        for group in groups:
+            lines.append(
+                f"  {group.actor} / {group.action}: {_count(group.count, 'request')}, "
+                f"first {_when(group.first_seen, seconds=True)}, last {_when(group.last_seen, seconds=True)}"
+            )
+            example = [group.example_action_id or "an action"]
+            example += [f"for {group.example_customer}"] if group.example_customer else []
+            example += [f"by {group.example_channel}"] if group.example_channel else []
+            asked = f", asked {group.example_reason!r}" if group.example_reason else ""
+            lines.append(f"    e.g. {' '.join(example)}{asked}: {group.example_decision or 'no reason recorded'}")
     lines.append(f"charter gaps: {len(report.charter_gaps) or 'none'}")
     lines += [f"  [{gap.kind}] {gap.subject}: {gap.detail}" for gap in report.charter_gaps]
     lines.append(f"drills overdue or failing: {len(report.drills) or 'none'}")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from harness import CHARTER, SEED
+from harness import CHARTER, SEED, TEST_SIGNER, TRUSTED
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.budgets import BudgetLedger
@@ -89,9 +89,14 @@ async def test_the_worker_denies_over_budget_and_releases_what_did_not_happen(
     temporal = governed(dev_env.client)
     task_queue = f"test-budget-{uuid.uuid4()}"
     worker = build_worker(
-        temporal, task_queue=task_queue, charter_path=charter, systems=Systems.serving(box), budgets=ledger
+        temporal,
+        task_queue=task_queue,
+        charter_path=charter,
+        systems=Systems.serving(box),
+        budgets=ledger,
+        trusted_keys=TRUSTED,
     )
-    client = CxgovClient(temporal, task_queue=task_queue, charter_path=charter)
+    client = CxgovClient(temporal, task_queue=task_queue, charter_path=charter, signer=TEST_SIGNER)
 
     async def refund(sku: str, amount: str) -> ActionState:
         request = client.request(

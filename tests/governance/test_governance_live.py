@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import CHARTER, SEED, Outcome, in_process
+from harness import CHARTER, SEED, TEST_SIGNER, TRUSTED, Outcome, in_process
 from harness import own_namespace as fresh_namespace
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -58,8 +58,9 @@ async def test_questions_and_gaps_answer_for_what_really_ran(
         archive=archive,
         drills=ledger,
         drill_workspace=tmp_path / "drills",
+        trusted_keys=TRUSTED,
     )
-    client = CxgovClient(temporal, task_queue=task_queue, charter_path=CHARTER)
+    client = CxgovClient(temporal, task_queue=task_queue, charter_path=CHARTER, signer=TEST_SIGNER)
 
     async def act(action: str, params: dict[str, Any], reason: str = "asked") -> ActionState:
         request = client.request(

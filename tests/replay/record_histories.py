@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL  # noqa: E402
+from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL, TEST_SIGNER, TRUSTED  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from cxgov.audit.store import AuditArchive  # noqa: E402
@@ -79,8 +79,9 @@ async def main() -> None:
         archive=archive,
         drills=ledger,
         drill_workspace=work / "drills",
+        trusted_keys=TRUSTED,
     )
-    client = CxgovClient(temporal, task_queue=queue, charter_path=charter)
+    client = CxgovClient(temporal, task_queue=queue, charter_path=charter, signer=TEST_SIGNER)
     recorded: dict[str, str] = {}
     async with worker:
         # book_appointment is drilled only to earn its autonomy; share_customer_data is irreversible.

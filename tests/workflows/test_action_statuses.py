@@ -17,7 +17,7 @@ from action_kit import (
     request,
     settled,
 )
-from harness import Stack, write_charter
+from harness import TEST_SIGNER, Stack, write_charter
 
 from cxgov.client import CxgovClient
 from cxgov.errors import BadRequest, NotFound
@@ -151,7 +151,7 @@ async def test_bad_input_is_rejected_before_any_workflow(stack: Stack, params: d
 
 async def test_bad_params_that_slip_past_the_client_are_denied_by_the_worker(stack: Stack) -> None:
     # A client without the charter cannot check params; the worker's authorize still refuses them (rule 2).
-    unchecked = CxgovClient(stack.temporal, task_queue=stack.task_queue)
+    unchecked = CxgovClient(stack.temporal, task_queue=stack.task_queue, signer=TEST_SIGNER)
     before = stack.sandbox.world_snapshot()
     bad = unchecked.request(
         actor="support-bot",

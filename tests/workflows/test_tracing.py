@@ -6,7 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from action_kit import request
-from harness import CHARTER, Stack
+from harness import CHARTER, TEST_SIGNER, TRUSTED, Stack
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,9 +32,10 @@ async def test_one_action_is_one_trace(dev_env: WorkflowEnvironment, sandbox: Sa
         charter_path=CHARTER,
         systems=Systems.serving(sandbox),
         executor=ThreadPoolExecutor(max_workers=4),
+        trusted_keys=TRUSTED,
     )
     traced = Stack(
-        client=CxgovClient(client, task_queue=task_queue, charter_path=CHARTER),
+        client=CxgovClient(client, task_queue=task_queue, charter_path=CHARTER, signer=TEST_SIGNER),
         temporal=client,
         sandbox=sandbox,
         task_queue=task_queue,

@@ -26,6 +26,7 @@ from harness import CHARTER, SEED, eventually
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.client import CxgovClient, governed
+from cxgov.identity.signing import load_signer
 from cxgov.sandbox import Sandbox
 from cxgov.wire import DrillInput, Status
 from workflows.drill import DrillWorkflow
@@ -77,7 +78,9 @@ async def test_killed_worker_mid_execute_leaves_exactly_one_refund(
         "CXGOV_ACTIVITY_TIMEOUT": "3",
         "PYTHONUNBUFFERED": "1",
     }
-    client = CxgovClient(governed(dev_env.client), task_queue=task_queue, charter_path=CHARTER)
+    # `cxgov worker` trusts the key in its CXGOV_HOME; this client stands in for the HTTP server holding it.
+    signer = load_signer(home / "signing.key")
+    client = CxgovClient(governed(dev_env.client), task_queue=task_queue, charter_path=CHARTER, signer=signer)
     request = client.request(
         actor="support-bot", action="refund", customer="C-100", channel="chat", reason="crash test", params=REFUND_TEE
     )

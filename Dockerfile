@@ -23,8 +23,9 @@ COPY worker ./worker
 COPY examples ./examples
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 cxgov \
-    && mkdir -p /data \
-    && chown cxgov:cxgov /data
+    && mkdir -p /data /keys \
+    && chown cxgov:cxgov /data /keys \
+    && chmod 700 /keys
 
 # The packages are installed into site-packages; the example charter and world stay under /app/examples.
 ENV CXGOV_HOME=/data \

@@ -331,3 +331,14 @@ def test_the_api_server_runs_cxgov_serve_on_the_worker_s_queue_and_database(
     # The Temporal frontend and UI are published on the host's loopback only: the API is the front door.
     for service in (services[TEMPORAL], services["temporal-ui"]):
         assert all(str(mapping).startswith("127.0.0.1:") for mapping in service.get("ports", [])), service["ports"]
+
+
+def test_the_api_and_the_worker_share_the_signing_key(services: dict[str, dict[str, Any]]) -> None:
+    """The worker trusts what the API signs: both name the same key file, on a volume both mount."""
+    api, worker = environment(services["cxgov-api"]), environment(services[WORKER])
+    assert api["CXGOV_SIGNING_KEY"] == worker["CXGOV_SIGNING_KEY"]
+    folder = str(Path(api["CXGOV_SIGNING_KEY"]).parent)
+    for name in ("cxgov-api", WORKER):
+        mounts = {str(volume).split(":")[1]: str(volume).split(":")[0] for volume in services[name]["volumes"]}
+        assert mounts.get(folder) == "cxgov-keys", (name, mounts)
+    assert "mkdir -p /data /keys" in (ROOT / "Dockerfile").read_text(), "the image creates the key folder"

@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
-from cxgov.client import check_action_id, prepare_request
+from cxgov.client import prepare_request
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
@@ -25,6 +25,7 @@ from cxgov.commands.keys import keys_app
 from cxgov.commands.sandbox import sandbox_app
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.frontdoor import ApiError, FrontDoor, credential
+from cxgov.policy.params import check_action_id
 from cxgov.wire import PendingApproval, Status
 
 app = typer.Typer(

@@ -33,6 +33,7 @@ from cxgov.drills import drill_schedule_id
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
 from cxgov.identity.signing import Signer, action_payload, decision_payload
 from cxgov.policy import Screened, check_request_shape, screen
+from cxgov.policy.params import check_action_id
 from cxgov.settings import Settings
 from cxgov.tracing import configure_tracing, tracing_interceptor
 from cxgov.wire import (
@@ -86,22 +87,6 @@ def governed(client: Client, *, tracer: trace.Tracer | None = None) -> Client:
     config["data_converter"] = pydantic_data_converter
     config["interceptors"] = [*config["interceptors"], tracing_interceptor(tracer)]
     return Client(**config)
-
-
-def check_action_id(action_id: str) -> None:
-    """An action id is `action-` followed by at most 100 characters of letters, digits and dashes.
-
-    Raises:
-        BadRequest: anything else (checked before any connection is made).
-    """
-    shown = action_id[:60]
-    body = action_id.removeprefix("action-")
-    if body == action_id:
-        raise BadRequest(f"action id {shown!r} must start with 'action-'", field="action_id")
-    if not body or len(action_id) > 107 or not all(char.isalnum() or char == "-" for char in body):
-        raise BadRequest(
-            f"action id {shown!r}: after 'action-' come 1 to 100 letters, digits or dashes", field="action_id"
-        )
 
 
 def new_action_id() -> str:

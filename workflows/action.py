@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from cxgov.identity.signing import decision_payload, verify
+    from cxgov.policy.params import person_problem, request_problem
     from cxgov.wire import (
         ActionRequest,
         ActionState,
@@ -51,11 +52,13 @@ CX_CHARTER_VERSION = SearchAttributeKey.for_int("CxCharterVersion")
 SEARCH_ATTRIBUTE_KEYS = (CX_ACTOR, CX_ACTION, CX_CUSTOMER, CX_STATUS, CX_AMOUNT, CX_CHANNEL, CX_CHARTER_VERSION)
 """Every search attribute cxgov's workflows upsert (`cxgov.settings.SEARCH_ATTRIBUTES` names them for the server)."""
 
-MAX_REASON_CHARS = 2000
+DIGEST_CHARS = 64
 RELEASES_BUDGET = frozenset({Status.DENIED, Status.EXPIRED, Status.COMPENSATED, Status.FAILED})
 """Ends without the action's effect: its budget share is given back."""
 REFUSED = "ConnectorRefused"
 """The error type of a business refusal by the system of record (see activities.connector)."""
+CHECKED_REQUESTS = "checked-requests"
+"""Patch: a malformed request (an oversized field, an action id other than the workflow id) is denied unread."""
 SIGNED_DECISIONS = "signed-decisions"
 """Patch: an approve or deny counts only with the front door's signature for the person it names."""
 REFUSAL_DENIES = "execute-refusal-denies"
@@ -92,6 +95,12 @@ class ActionWorkflow:
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
+        malformed = request_problem(request, workflow_id=workflow.info().workflow_id)
+        if malformed is not None and workflow.patched(CHECKED_REQUESTS):
+            # Checked here too, not only by clients: whoever started it, nothing oversized reaches search
+            # attributes, activities or the archive, and nothing skips authorize's checks by being malformed.
+            self._state.decision = Decision(outcome=Outcome.DENY, rule="2-bad-request", reasons=[malformed])
+            return await self._finish(Status.DENIED)
         if workflow.info().typed_search_attributes.get(CX_ACTOR) is None:  # started without cxgov's client
             workflow.upsert_search_attributes(
                 [pair.key.value_set(pair.value) for pair in identity_attributes(request).search_attributes]
@@ -376,14 +385,11 @@ class ActionWorkflow:
 
 
 def _well_formed(attempt: ApprovalInput) -> None:
-    if not attempt.person.strip():
-        raise ValueError("person is empty")
-    if not attempt.reason.strip():
-        raise ValueError("reason is empty: say why")
-    if len(attempt.reason) > MAX_REASON_CHARS:
-        raise ValueError(f"reason is {len(attempt.reason)} characters; the limit is {MAX_REASON_CHARS}")
-    if not attempt.digest:
-        raise ValueError("digest is empty")
+    problem = person_problem(attempt.person, attempt.reason)
+    if problem is not None:
+        raise ValueError(problem)
+    if len(attempt.digest) != DIGEST_CHARS or any(char not in "0123456789abcdef" for char in attempt.digest):
+        raise ValueError("digest is not a sha256 in hex (64 characters)")
 
 
 def _refused(err: BaseException) -> bool:

@@ -13,7 +13,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from cxgov.errors import BadRequest
     from cxgov.identity.signing import decision_payload, verify
+    from cxgov.policy.params import check_action_id, person_problem
     from cxgov.snapshots import describe_differences
     from cxgov.wire import (
         CompensateResult,
@@ -28,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.action import CX_ACTION, CX_ACTOR, CX_CHARTER_VERSION, CX_CUSTOMER, CX_STATUS
 
 REFUSED = "refused"
+CHECKED_REVERSALS = "checked-reversals"
+"""Patch: a malformed reversal request (oversized person or reason, a bad action id) is refused unread."""
 SIGNED_REVERSALS = "signed-reversals"
 """Patch: a reversal runs only with the front door's signature for the person it names."""
 
@@ -48,6 +52,9 @@ class ReversalWorkflow:
     @workflow.run
     async def run(self, request: ReversalRequest) -> ReversalState:
         state = self._state
+        malformed = _malformed(request, workflow_id=workflow.info().workflow_id)
+        if malformed is not None and workflow.patched(CHECKED_REVERSALS):
+            self._refuse(malformed)
         quick = timedelta(seconds=30)
         loaded: LoadedAction = await workflow.execute_activity(
             "load_action", request.action_id, result_type=LoadedAction, start_to_close_timeout=quick
@@ -136,6 +143,16 @@ class ReversalWorkflow:
     def state(self) -> ReversalState:
         """The reversal as it stands."""
         return self._state
+
+
+def _malformed(request: ReversalRequest, *, workflow_id: str) -> str | None:
+    try:
+        check_action_id(request.action_id)
+    except BadRequest as err:
+        return err.message
+    if workflow_id != reversal_id(request.action_id):
+        return f"a reversal of {request.action_id} runs as {reversal_id(request.action_id)}, not {workflow_id[:80]}"
+    return person_problem(request.person, request.reason)
 
 
 def _cause(err: BaseException) -> str:

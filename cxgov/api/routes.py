@@ -20,9 +20,10 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from cxgov.api.app import Gate, error
 from cxgov.audit.export import export_records
 from cxgov.audit.store import AuditArchive
-from cxgov.client import check_action_id, prepare_request
+from cxgov.client import prepare_request
 from cxgov.errors import Denied, NotFound
 from cxgov.identity import Principal
+from cxgov.policy.params import check_action_id
 from cxgov.shapes import action_json, decision_json, reversal_json
 from cxgov.wire import ActionState, Status
 

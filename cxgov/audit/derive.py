@@ -73,6 +73,12 @@ def derive(history: WorkflowHistory, *, archived_at: datetime) -> tuple[Archived
     raise HistoryError(f"{history.workflow_id}: workflow type {workflow_type!r} is not archived")
 
 
+def _clip(text: str, limit: int) -> str:
+    """A field as the archive can hold it: a malformed request's oversized name is cut, marked, never refused
+    (its full text stays in the archived history)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: dict[str, Any]) -> list[AuditRecordBase]:
     request = _decode(events[0].workflow_execution_started_event_attributes.input, ActionRequest)
     auth = _activity_result(events, "authorize", AuthorizeResult)
@@ -88,9 +94,11 @@ def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: d
             "escalated_to": final.escalated_to,
             "digest": final.digest,
         }
-        if final.decision is not None and decision is not None and final.decision != decision:
-            # Denied at execute (a precondition false by then): the record carries the decision that ended it.
-            detail["decided_first"] = decision.model_dump(mode="json")
+        if final.decision is not None and final.decision != decision:
+            # Denied at execute (a precondition false by then), or unread (malformed, before authorize): the
+            # record carries the decision that ended it.
+            if decision is not None:
+                detail["decided_first"] = decision.model_dump(mode="json")
             decision = final.decision
     else:
         status = "failed"
@@ -98,13 +106,13 @@ def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: d
     record = AuditRecordBase(
         kind="action",
         source=base["run_id"],
-        action_id=request.action_id,
-        actor=request.actor,
+        action_id=_clip(request.action_id, 200),
+        actor=_clip(request.actor, 100),
         actor_kind=auth.actor_kind if auth is not None else None,
-        customer=request.customer,
-        action=request.action,
+        customer=_clip(request.customer, 100),
+        action=_clip(request.action, 100),
         params=_json({name: _plain(value) for name, value in request.params.items()}),
-        channel=request.channel,
+        channel=_clip(request.channel, 100),
         reason=request.reason,
         outcome=decision.outcome.value if decision else None,
         rule=decision.rule if decision else None,
@@ -132,8 +140,8 @@ def _refused_approval(
         workflow_id=base["workflow_id"],
         run_id=base["run_id"],
         time=approval.at,
-        action_id=request.action_id,
-        actor=approval.person,
+        action_id=_clip(request.action_id, 200),
+        actor=_clip(approval.person, 100),
         actor_kind="person",
         customer=request.customer,
         action=request.action,
@@ -171,8 +179,8 @@ def _reversal_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: 
     return AuditRecordBase(
         kind=kind,
         source=base["run_id"],
-        action_id=request.action_id,
-        actor=request.person,
+        action_id=_clip(request.action_id, 200),
+        actor=_clip(request.person, 100),
         actor_kind="person",
         customer=state.customer if state else None,
         action=state.action if state else None,
@@ -180,7 +188,7 @@ def _reversal_record(events: Sequence[HistoryEvent], close: HistoryEvent, base: 
         reasons=_json(reasons),
         charter_version=state.charter_version if state else None,
         status=status,
-        reversal_of=request.action_id,
+        reversal_of=_clip(request.action_id, 200),
         detail=_json(
             {
                 "acted_by": state.actor if state else None,

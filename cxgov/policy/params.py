@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from cxgov.charter.models import Action
 from cxgov.errors import BadRequest
-from cxgov.wire import ParamValue
+from cxgov.wire import ActionRequest, ParamValue
 
 MAX_PARAM_CHARS = 1000
 MAX_LIST_ITEMS = 50
@@ -109,3 +109,59 @@ def check_request_shape(*, actor: str, action: str, customer: str, channel: str,
         raise BadRequest(f"reason is {len(reason)} characters; the limit is {MAX_REASON_CHARS}", field="reason")
     if "\x00" in reason:
         raise BadRequest("reason contains a NUL character", field="reason")
+
+
+MAX_PARAMS = 20
+ACTION_ID_BODY = 100
+
+
+def check_action_id(action_id: str) -> None:
+    """An action id is `action-` followed by at most 100 characters of letters, digits and dashes.
+
+    Raises:
+        BadRequest: anything else.
+    """
+    shown = action_id[:60]
+    body = action_id.removeprefix("action-")
+    if body == action_id:
+        raise BadRequest(f"action id {shown!r} must start with 'action-'", field="action_id")
+    if not body or len(body) > ACTION_ID_BODY or not all(char.isalnum() or char == "-" for char in body):
+        raise BadRequest(
+            f"action id {shown!r}: after 'action-' come 1 to 100 letters, digits or dashes", field="action_id"
+        )
+
+
+def request_problem(request: ActionRequest, *, workflow_id: str) -> str | None:
+    """Why a request that reached a workflow is malformed, or None: the workflow checks every field itself, so
+    that no request, however it was started, becomes an oversized history or skips a check."""
+    try:
+        check_action_id(request.action_id)
+        check_request_shape(
+            actor=request.actor,
+            action=request.action,
+            customer=request.customer,
+            channel=request.channel,
+            reason=request.reason,
+        )
+        if request.action_id != workflow_id:
+            raise BadRequest(f"action id {request.action_id[:60]!r} is not the workflow id {workflow_id[:60]!r}")
+        if len(request.params) > MAX_PARAMS:
+            raise BadRequest(f"{len(request.params)} params; the limit is {MAX_PARAMS}")
+        for name, value in request.params.items():
+            if not name or len(name) > MAX_NAME_CHARS:
+                raise BadRequest(f"param name {name[:40]!r} is empty or longer than {MAX_NAME_CHARS} characters")
+            items = value if isinstance(value, list) else [value]
+            if len(items) > MAX_LIST_ITEMS or any(len(str(item)) > MAX_PARAM_CHARS for item in items):
+                raise BadRequest(f"param {name!r} is longer than the limit")
+    except BadRequest as err:
+        return err.message
+    return None
+
+
+def person_problem(person: str, reason: str) -> str | None:
+    """Why a person's name or reason (an approval, a reversal) is malformed, or None."""
+    try:
+        check_request_shape(actor=person, action="decision", customer="-", channel="-", reason=reason)
+    except BadRequest as err:
+        return err.message.replace("actor", "person")
+    return None

@@ -92,6 +92,23 @@ class Settings:
     token: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TOKEN") or None, repr=False)
     """The CLI's credential (a key or an OIDC token); without it, the key file of --actor/--as in `keys_dir`."""
 
+    temporal_tls_cert: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_TLS_CERT") or None)
+    """PEM client certificate for mTLS to Temporal (with CXGOV_TEMPORAL_TLS_KEY)."""
+
+    temporal_tls_key: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_TLS_KEY") or None)
+    """PEM private key of the client certificate."""
+
+    temporal_tls_ca: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_TLS_CA") or None)
+    """PEM CA bundle that signed the server's certificate (default: the system's roots)."""
+
+    temporal_tls: bool = field(default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_TLS", "") in ("1", "true", "on"))
+    """TLS without client certificates (Temporal Cloud with an API key); implied by any TLS file."""
+
+    temporal_api_key: str | None = field(
+        default_factory=lambda: os.environ.get("CXGOV_TEMPORAL_API_KEY") or None, repr=False
+    )
+    """An API key for Temporal Cloud or a secured cluster (sent as a bearer token; implies TLS)."""
+
     signing_key_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_SIGNING_KEY") or None)
     """The HTTP server's Ed25519 key file; default CXGOV_HOME/signing.key (created when missing)."""
 

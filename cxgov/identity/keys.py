@@ -1,8 +1,9 @@
 """API keys: high-entropy tokens shown once, stored only as a hash, next to the audit archive.
 
 A token reads `cxgov_<key id>_<secret>`: the key id finds the row, the secret's hash must match it, in
-constant time. Every check reads the database, so a revocation or an expiry counts from the next request.
-Issuing and revoking are appended to the audit chain.
+constant time. An answer is kept for at most `CHECK_TTL` (one second) per process, so a revocation or an
+expiry counts within a second everywhere (at once in the process that revoked). Issuing and revoking are
+appended to the audit chain.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hmac
 import json
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,6 +30,9 @@ from cxgov.errors import BadRequest, NotFound
 Kind = Literal["actor", "person"]
 TOKEN = re.compile(r"^cxgov_(k[0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 KEY_ID = re.compile(r"^k[0-9a-f]{16}$")
+MAX_CACHED = 10_000
+CHECK_TTL = 1.0
+"""Seconds a token's check is reused: the bound on how late a revocation or expiry takes effect."""
 
 
 class Credential(SQLModel, table=True):
@@ -86,6 +92,8 @@ class KeyStore:
         self.database = ArchiveDatabase(url)
         SQLModel.metadata.create_all(self.database.engine, tables=[SQLModel.metadata.tables["credential"]])
         self._archive = AuditArchive(url)
+        self._checked: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.database.close()
@@ -126,6 +134,8 @@ class KeyStore:
                 .values(revoked_at=to_db_time(now))
             )
             row = connection.execute(select(Credential).where(col(Credential.key_id) == key_id)).first()
+        with self._lock:
+            self._checked.clear()  # this process stops honouring it at once
         if row is None:
             raise NotFound(f"no key {key_id}")
         key = _public(Credential.model_validate(row._mapping), now=now)
@@ -143,17 +153,33 @@ class KeyStore:
         match = TOKEN.match(token)
         if match is None:
             return None
+        digest = _hash(token)
+        with self._lock:
+            cached = self._checked.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < CHECK_TTL:
+            principal, expires = cached[1], cached[2]
+            return principal if principal is None or expires is None or now < expires else None
+        principal, expires = self._check(match.group(1), digest, now=now)
+        with self._lock:
+            if len(self._checked) > MAX_CACHED:
+                self._checked.clear()
+            self._checked[digest] = (time.monotonic(), principal, expires)
+        return principal
+
+    def _check(self, key_id: str, digest: str, *, now: datetime) -> tuple[Principal | None, datetime | None]:
+        match = key_id
         with self.database.reading() as connection:
-            row = connection.execute(select(Credential).where(col(Credential.key_id) == match.group(1))).first()
+            row = connection.execute(select(Credential).where(col(Credential.key_id) == match)).first()
         if row is None:
-            return None
+            return None, None
         found = Credential.model_validate(row._mapping)
-        if not hmac.compare_digest(found.token_hash, _hash(token)):
-            return None
-        if _public(found, now=now).state != "active":
-            return None
+        if not hmac.compare_digest(found.token_hash, digest):
+            return None, None
+        public = _public(found, now=now)
+        if public.state != "active":
+            return None, None
         kind: Kind = "actor" if found.kind == "actor" else "person"
-        return Principal(name=found.principal, kind=kind, via=f"key {found.key_id}")
+        return Principal(name=found.principal, kind=kind, via=f"key {found.key_id}"), public.expires
 
     def _audit(
         self, event: str, *, key_id: str, principal: str, kind: Kind, now: datetime, expires: datetime | None

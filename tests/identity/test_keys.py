@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,3 +93,18 @@ def test_issue_and_revoke_are_on_the_audit_chain(tmp_path: Path) -> None:
             ("key_revoked", "farid", issued.key_id),
         ]
         assert archive.verify().ok
+
+
+def test_a_revocation_elsewhere_counts_within_a_second(url: str) -> None:
+    here, elsewhere = KeyStore(url), KeyStore(url)
+    try:
+        now = datetime.now(UTC)
+        issued = here.issue(principal="omar", kind="person", expires_in=None, now=now)
+        assert here.authenticate(issued.token, now=now) is not None
+        elsewhere.revoke(key_id=issued.key_id, now=now)
+        assert elsewhere.authenticate(issued.token, now=now) is None, "at once where it was revoked"
+        time.sleep(1.1)
+        assert here.authenticate(issued.token, now=datetime.now(UTC)) is None, "within a second everywhere"
+    finally:
+        here.close()
+        elsewhere.close()

@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.decisions
 	$(BIN)/python -m bench.audit_archive
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .cxgov .pytest_cache .mypy_cache .ruff_cache

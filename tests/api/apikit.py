@@ -26,6 +26,7 @@ class Api:
     url: str
     keys: KeyStore
     tokens: dict[str, str]
+    gate: Gate
 
     def token(self, name: str, *, kind: str | None = None) -> str:
         """A key for `name` (an actor of the charter unless `kind` says person), issued once and reused."""
@@ -58,7 +59,7 @@ async def serving(stack: Stack, home: Path) -> AsyncIterator[Api]:
                 task.result()
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield Api(url=f"http://127.0.0.1:{port}", keys=keys, tokens={})
+        yield Api(url=f"http://127.0.0.1:{port}", keys=keys, tokens={}, gate=gate)
     finally:
         server.should_exit = True
         await task

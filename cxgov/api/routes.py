@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,7 @@ from cxgov.wire import ActionState, Status
 router = APIRouter()
 MAX_WAIT = 300.0
 PROBE_TIMEOUT = timedelta(seconds=3)
+EXPORT_THREAD = "cxgov-audit-export"
 STILL_RUNNING = frozenset({Status.AUTHORIZING, Status.EXECUTING, Status.AWAITING_APPROVAL})
 
 
@@ -294,22 +296,47 @@ async def _decide(
     return JSONResponse(payload)
 
 
-def _streamed(archive: AuditArchive, records: Iterator[Any], fmt: Literal["json", "csv"]) -> Iterator[str]:
-    """Export in a thread into a bounded queue, so a large pull streams in constant memory."""
+async def _streamed(archive: AuditArchive, records: Iterator[Any], fmt: Literal["json", "csv"]) -> AsyncIterator[str]:
+    """Export in a thread into a bounded queue, so a large pull streams in constant memory; a client that goes
+    away stops the export (and closes the archive) instead of leaving it blocked."""
     chunks: queue.Queue[str | None] = queue.Queue(maxsize=64)
+    gone = threading.Event()
 
     class Out:
         def write(self, text: str) -> int:
-            chunks.put(text)
-            return len(text)
+            while not gone.is_set():
+                try:
+                    chunks.put(text, timeout=0.5)
+                    return len(text)
+                except queue.Full:
+                    continue
+            raise _ClientGone
 
     def run() -> None:
         try:
             export_records(records=records, format=fmt, out=Out())  # type: ignore[arg-type]
+        except _ClientGone:
+            pass
         finally:
-            chunks.put(None)
             archive.close()
+            while not gone.is_set():  # the end marker, once there is room for it
+                with contextlib.suppress(queue.Full):
+                    chunks.put(None, timeout=0.5)
+                    break
 
-    threading.Thread(target=run, daemon=True).start()
-    while (chunk := chunks.get()) is not None:
-        yield chunk
+    threading.Thread(target=run, name=EXPORT_THREAD, daemon=True).start()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.to_thread(chunks.get, True, 0.5)
+            except queue.Empty:
+                continue
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        gone.set()  # a client that hung up cancels this generator: the export stops at its next write
+
+
+class _ClientGone(Exception):
+    """The HTTP client stopped reading an audit stream."""

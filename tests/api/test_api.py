@@ -5,9 +5,12 @@ actions, approvals and reversals are for people, and every refusal is an answer 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -202,3 +205,31 @@ async def test_a_person_signs_in_with_an_oidc_token_from_the_configured_issuer(a
             assert (await wrong.get("/v1/approvals")).status_code == 401
     finally:
         issuer.stop()
+
+
+async def test_a_client_that_stops_reading_the_audit_stream_stops_the_export(api: Api, tmp_path: Path) -> None:
+    from cxgov.api.routes import EXPORT_THREAD
+    from cxgov.audit.store import AuditArchive
+    from cxgov.audit.tables import AuditRecordBase
+
+    with AuditArchive(f"sqlite:///{tmp_path / 'audit.db'}") as archive:
+        now = datetime.now(UTC)
+        archive.append_records(
+            records=(
+                AuditRecordBase(kind="action", time=now, source=f"load-{n}", actor="support-bot", reason="x" * 500)
+                for n in range(3000)
+            )
+        )
+
+    def exporting() -> int:
+        return sum(thread.name == EXPORT_THREAD for thread in threading.enumerate())
+
+    async with api.client("farid") as farid, farid.stream("GET", "/v1/audit") as answer:
+        assert answer.status_code == 200
+        async for line in answer.aiter_lines():
+            assert json.loads(line)["source"] == "load-0"
+            break  # and hang up
+    deadline = time.monotonic() + 10
+    while exporting() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert exporting() == 0, "the export thread stopped when the client hung up"

@@ -289,7 +289,8 @@ def up(
     ] = None,
     tour: Annotated[bool, typer.Option(help="Run the guided tour once the stack is up.")] = False,
 ) -> None:
-    """Start the embedded stack: Temporal dev server, worker, charter and sandbox. Ctrl-C stops it."""
+    """Start the embedded stack: Temporal dev server, worker, the HTTP API (CXGOV_HTTP_ADDRESS) with a key file per
+    actor and person in CXGOV_HOME/keys, the charter and its systems of record. Ctrl-C stops it."""
     from cxgov.stack import serve
 
     config = settings()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -30,21 +30,28 @@ class ApiError(CxgovError):
         self.payload = payload or {}
 
 
-def credential(settings: Settings, name: str | None, *, who: str) -> str:
+class Credential(NamedTuple):
+    """A token, and where it came from (for the one line that says why it was not accepted)."""
+
+    token: str
+    source: str
+
+
+def credential(settings: Settings, name: str | None, *, who: str) -> Credential:
     """The token to call with: CXGOV_TOKEN, else `name`'s key file (any person's for a read without a name).
 
     Raises:
         BadRequest: No token and no key file to use.
     """
     if settings.token is not None:
-        return settings.token
+        return Credential(settings.token, "CXGOV_TOKEN")
     folder = settings.keys_dir
     if name is None:
         # A read-only question with no name: any person's key the local operator holds will do.
         people = sorted(path for path in folder.glob("*") if path.is_file() and _is_person_key(path))
         if not people:
             raise BadRequest(f"say who is asking: {who} NAME, or set CXGOV_TOKEN", field=who)
-        return people[0].read_text().strip()
+        return Credential(people[0].read_text().strip(), f"the key file {people[0]}")
     path = folder / name
     if "/" in name or name.startswith(".") or not path.is_file():
         raise BadRequest(
@@ -52,7 +59,7 @@ def credential(settings: Settings, name: str | None, *, who: str) -> str:
             "or set CXGOV_TOKEN to a key from `cxgov keys issue`",
             field=who,
         )
-    return path.read_text().strip()
+    return Credential(path.read_text().strip(), f"the key file {path}; `cxgov up` issues a fresh one when it starts")
 
 
 def write_key(folder: Path, name: str, token: str, *, person: bool) -> None:
@@ -79,12 +86,13 @@ class FrontDoor:
 
     Args:
         url: The API's base URL.
-        token: The caller's credential.
+        credential: The caller's token and where it came from.
     """
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, credential: Credential) -> None:
         self.url = url
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self.credential = credential
+        self._headers = {"Authorization": f"Bearer {credential.token}"}
 
     async def call(self, method: str, path: str, *, body: Any = None, wait: float = 0, **params: Any) -> Any:
         """One request; the JSON answer, or `ApiError` carrying the API's message and exit code."""
@@ -108,6 +116,8 @@ class FrontDoor:
         if answer.status_code >= 400:
             message = str(payload.get("error", answer.reason_phrase)) if isinstance(payload, dict) else answer.text
             code = payload.get("exit_code") if isinstance(payload, dict) else None
+            if answer.status_code == 401:
+                message = f"{message} (from {self.credential.source})"
             raise _typed(answer.status_code, message, code, payload if isinstance(payload, dict) else {})
         return payload
 

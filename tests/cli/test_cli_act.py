@@ -227,3 +227,17 @@ def test_with_cxgov_token_set_a_name_of_someone_else_is_refused(cli_stack: CliSt
     assert as_bot.code == 3 and "the caller is ben: a request cannot name another actor (support-bot)" in as_bot.err
     as_ben = cli_stack.subprocess("approvals", "--as", "ben", "--json", env=env)
     assert as_ben.code == 0 and as_ben.json() == {"pending": []}
+
+
+def test_a_revoked_key_file_is_refused_with_where_the_key_came_from(cli_stack: CliStack) -> None:
+    key_file = cli_stack.home / "keys" / "omar"
+    key_id = key_file.read_text().split("_")[1]
+    revoked = cli_stack.run("keys", "revoke", key_id)
+    assert revoked.code == 0, revoked
+    time.sleep(1.1)  # the API reuses a key's check for up to a second
+
+    outcome = cli_stack.run("approvals", "--as", "omar")
+    assert outcome.code == 3
+    line = outcome.one_error_line()
+    assert line.startswith("cxgov: the token is not valid: unknown, expired or revoked (from the key file "), line
+    assert line.endswith("`cxgov up` issues a fresh one when it starts)")

@@ -1,5 +1,5 @@
 """The three layers, bottom to top: the domain (cxgov: charter, policy, connectors and systems of record, audit,
-drills) -> Temporal (workflows, activities, worker) -> interfaces (client, CLI, embedded stack, schedules, demo).
+drills) -> Temporal (workflows, activities, worker) -> interfaces (client, CLI, HTTP API, MCP, console, embedded stack, schedules, demo).
 No module imports a layer above its own, including imports inside functions."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ INTERFACES = (
     "cxgov.schedules",
     "cxgov.demo",
     "cxgov.api",
+    "cxgov.mcp",
+    "cxgov.console",
 )
 TEMPORAL = ("workflows", "activities", "worker")
 

@@ -163,6 +163,7 @@ class AuthorizeActivities:
             return result
         action = charter.actions[request.action]
         result.amount = amount
+        result.currency = charter.currency
         actor = charter.actors.get(request.actor)
         result.actor_kind = actor.kind if actor is not None else ("person" if request.actor in charter.people else None)
         owner = action.reversal.owner

@@ -35,6 +35,7 @@ from cxgov.identity.signing import Signer, action_payload, decision_payload
 from cxgov.policy import Screened, check_request_shape, screen
 from cxgov.policy.params import check_action_id
 from cxgov.settings import Settings
+from cxgov.summaries import action_summary, drill_summary, request_amount, reversal_summary
 from cxgov.tracing import configure_tracing, tracing_interceptor
 from cxgov.wire import (
     SETTLED,
@@ -248,6 +249,7 @@ class CxgovClient:
                 id=request.action_id,
                 task_queue=self.task_queue,
                 search_attributes=identity_attributes(request),
+                static_summary=self.summary(request),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
@@ -258,6 +260,15 @@ class CxgovClient:
             if err.status == RPCStatusCode.ALREADY_EXISTS:
                 return self.client.get_workflow_handle_for(ActionWorkflow.run, request.action_id)
             raise Unavailable(f"cannot start {request.action_id}: {err.message}") from None
+
+    def summary(self, request: ActionRequest) -> str:
+        """What the Temporal UI lists for this action: `support-bot refund 120 USD for C-100`."""
+        if self._charters is None:
+            return action_summary(request)
+        charter = self._charters.get()
+        action = charter.actions.get(request.action)
+        amount = request_amount(request, action.amount_param if action is not None else None)
+        return action_summary(request, amount=amount, currency=charter.currency)
 
     async def act(self, request: ActionRequest, *, wait: float = 30.0) -> ActionState:
         """Start the action and return once it is settled, or after `wait` seconds."""
@@ -323,6 +334,7 @@ class CxgovClient:
                 request,
                 id=workflow_id,
                 task_queue=self.task_queue,
+                static_summary=reversal_summary(action_id, person=person),
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
@@ -377,6 +389,7 @@ class CxgovClient:
             DrillInput(action=action),
             id=f"{drill_schedule_id(action)}-run-{uuid.uuid4().hex[:8]}",
             task_queue=self.task_queue,
+            static_summary=drill_summary(action),
         )
 
     async def pending(self, *, person: str | None = None) -> list[PendingApproval]:

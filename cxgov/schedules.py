@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cxgov.charter import Charter
 from cxgov.charter.models import format_duration
 from cxgov.drills import DRILL_PREFIX, drill_schedule_id
+from cxgov.summaries import drill_summary
 from cxgov.wire import ArchiveInput, DrillInput, RetentionInput
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
 from workflows.drill import DrillWorkflow
@@ -32,7 +33,9 @@ ARCHIVE_EVERY = timedelta(minutes=1)
 RETENTION_EVERY = timedelta(days=1)
 
 
-def _schedule(workflow: Any, arg: Any, *, workflow_id: str, task_queue: str, every: timedelta) -> Schedule:
+def _schedule(
+    workflow: Any, arg: Any, *, workflow_id: str, task_queue: str, every: timedelta, summary: str
+) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             workflow,
@@ -40,6 +43,7 @@ def _schedule(workflow: Any, arg: Any, *, workflow_id: str, task_queue: str, eve
             id=workflow_id,
             task_queue=task_queue,
             execution_timeout=timedelta(hours=1),
+            static_summary=summary,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
@@ -72,6 +76,7 @@ async def ensure_audit_schedules(client: Client, *, task_queue: str) -> list[str
                 workflow_id="audit-archive",
                 task_queue=task_queue,
                 every=ARCHIVE_EVERY,
+                summary="archive settled histories into the hash-chained audit archive",
             ),
         ),
         await ensure_schedule(
@@ -83,6 +88,7 @@ async def ensure_audit_schedules(client: Client, *, task_queue: str) -> list[str
                 workflow_id="audit-retention",
                 task_queue=task_queue,
                 every=RETENTION_EVERY,
+                summary="purge audit records past the charter's retention",
             ),
         ),
     ]
@@ -96,7 +102,12 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
     for action, every in wanted.items():
         schedule_id = drill_schedule_id(action)
         schedule = _schedule(
-            DrillWorkflow.run, DrillInput(action=action), workflow_id=schedule_id, task_queue=task_queue, every=every
+            DrillWorkflow.run,
+            DrillInput(action=action),
+            workflow_id=schedule_id,
+            task_queue=task_queue,
+            every=every,
+            summary=drill_summary(action),
         )
         try:
             await client.create_schedule(schedule_id, schedule)
@@ -109,7 +120,8 @@ async def sync_drill_schedules(client: Client, charter: Charter, *, task_queue: 
         intervals = current.spec.intervals
         same_cadence = len(intervals) == 1 and intervals[0].every == every
         same_queue = isinstance(current.action, ScheduleActionStartWorkflow) and current.action.task_queue == task_queue
-        if same_cadence and same_queue:
+        summarized = isinstance(current.action, ScheduleActionStartWorkflow) and bool(current.action.static_summary)
+        if same_cadence and same_queue and summarized:
             changes.append(f"unchanged {schedule_id} (every {format_duration(every)})")
             continue
 

@@ -118,6 +118,8 @@ class AuthorizeResult(BaseModel):
     """The request's params as the charter types them (money as Decimal, lists as lists)."""
     amount: Decimal | None = None
     """The value of the action's money param, if it has one."""
+    currency: str | None = None
+    """The charter's currency, for the action's one-line summary."""
     approval: ApprovalPlan | None = None
     reversal_owner: str | None = None
     reversal_owner_people: list[str] = Field(default_factory=list)

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from cxgov.identity.signing import decision_payload, verify
     from cxgov.policy.params import person_problem, request_problem
+    from cxgov.summaries import action_details
     from cxgov.wire import (
         ActionRequest,
         ActionState,
@@ -151,6 +152,7 @@ class ActionWorkflow:
             self._phase = index
             self._eligible = self._eligible_people(phase, plan)
             self._state.pending = self._pending(phase, deadline_in=timeout)
+            workflow.set_current_details(action_details(self._state))
             try:
                 await workflow.wait_condition(lambda: self._verdict is not None, timeout=timeout)
             except TimeoutError:
@@ -291,6 +293,8 @@ class ActionWorkflow:
 
     def _set_status(self, status: Status, *, upsert: bool = True) -> None:
         self._state.status = status
+        # Temporal's user metadata: what the UI shows for this action (not in the history, no command).
+        workflow.set_current_details(action_details(self._state))
         if upsert:
             workflow.upsert_search_attributes([*self._pending_attributes, CX_STATUS.value_set(status.value)])
             self._pending_attributes = []

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from cxgov.snapshots import describe_differences
+    from cxgov.summaries import drill_details
     from cxgov.wire import (
         ConnectorCall,
         DrillInput,
@@ -71,6 +72,7 @@ class DrillWorkflow:
             steps=steps,
             workspace=plan.workspace,
         )
+        workflow.set_current_details(drill_details(result))
         await workflow.execute_activity(
             "drill_record",
             result,

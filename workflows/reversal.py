@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from cxgov.identity.signing import decision_payload, verify
     from cxgov.policy.params import check_action_id, person_problem
     from cxgov.snapshots import describe_differences
+    from cxgov.summaries import reversal_details
     from cxgov.wire import (
         CompensateResult,
         LoadedAction,
@@ -63,6 +64,7 @@ class ReversalWorkflow:
             self._refuse(loaded.problem or f"no action {request.action_id}")
         action = loaded.state
         state.actor, state.action, state.customer = action.request.actor, action.request.action, action.request.customer
+        workflow.set_current_details(reversal_details(state))
         workflow.upsert_search_attributes(
             [
                 CX_ACTOR.value_set(request.person),
@@ -121,6 +123,7 @@ class ReversalWorkflow:
     def _refuse(self, refusal: str) -> NoReturn:
         self._state.refusal = refusal
         self._state.settled_at = workflow.now()
+        workflow.set_current_details(reversal_details(self._state))
         workflow.upsert_search_attributes([CX_STATUS.value_set(REFUSED)])
         raise ApplicationError(refusal, self._state, type="ReversalRefused", non_retryable=True)
 
@@ -132,6 +135,7 @@ class ReversalWorkflow:
     def _settle(self, status: Status) -> ReversalState:
         self._state.status = status
         self._state.settled_at = workflow.now()
+        workflow.set_current_details(reversal_details(self._state))
         workflow.upsert_search_attributes([CX_STATUS.value_set(status.value)])
         return self._state
 

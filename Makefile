@@ -26,9 +26,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	scripts/ensure-chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/pytest -m "not slow"
 
 bench: $(STAMP)

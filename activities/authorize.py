@@ -166,6 +166,10 @@ class AuthorizeActivities:
         result.currency = charter.currency
         actor = charter.actors.get(request.actor)
         result.actor_kind = actor.kind if actor is not None else ("person" if request.actor in charter.people else None)
+        if actor is not None:
+            result.requester_owner = actor.owner
+        elif result.actor_kind == "person":
+            result.requester_owner = request.actor
         owner = action.reversal.owner
         result.reversal_owner = owner
         result.reversal_owner_people = charter.active_members(owner) if owner else []

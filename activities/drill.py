@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
@@ -12,7 +13,18 @@ from cxgov.charter import CharterCache
 from cxgov.connectors import Connector, SystemOfRecord, Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from cxgov.errors import CxgovError
-from cxgov.wire import ConnectorCall, DrillInput, DrillPlan, DrillResult, DrillStepInput, DrillStepResult
+from cxgov.gaps import drill_findings
+from cxgov.notices import drill_overdue_notice
+from cxgov.notify import Notice
+from cxgov.wire import (
+    ConnectorCall,
+    DrillInput,
+    DrillPlan,
+    DrillResult,
+    DrillStepInput,
+    DrillStepResult,
+    DrillWatchInput,
+)
 
 
 class DrillActivities:
@@ -27,7 +39,9 @@ class DrillActivities:
         workspace_root: Path,
         gate: DrillGate | None = None,
         step_timeout_seconds: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.clock = clock
         self.charters = charters
         self.systems = systems
         self.ledger = ledger
@@ -52,6 +66,7 @@ class DrillActivities:
         if definition is None:
             plan.problem = f"action {input.action} is not in charter v{charter.version}"
             return plan
+        plan.owner_role = definition.reversal.owner
         if definition.reversal.kind == "irreversible":
             plan.problem = f"{input.action} is irreversible: there is no undo to drill"
             return plan
@@ -100,6 +115,28 @@ class DrillActivities:
                 return DrillStepResult(ok=False, summary=f"{type(err).__name__}: {err}")
         finally:
             drill.close()
+
+    @activity.defn(name="overdue_drill_notices")
+    def overdue_notices(self, _: DrillWatchInput) -> list[Notice]:
+        """A notice per reversible action whose undo has gone unproven too long (never drilled, or its last pass
+        older than drills.max_age), keyed by its last pass: its owners hear once per overdue spell. A failing
+        drill is not repeated here: its failure was told when it ran."""
+        charter = self.charters.get()
+        notices = []
+        for finding in drill_findings(charter, self.ledger, now=self.clock()):
+            if finding.last_run is not None and finding.last_result != "passed":
+                continue
+            since = finding.last_pass.isoformat(timespec="seconds") if finding.last_pass else "never"
+            notices.append(
+                drill_overdue_notice(
+                    finding.action,
+                    why=finding.why,
+                    consequence=finding.consequence,
+                    since=since,
+                    owner_role=charter.actions[finding.action].reversal.owner,
+                )
+            )
+        return notices
 
     @activity.defn(name="drill_record")
     def record(self, result: DrillResult) -> bool:

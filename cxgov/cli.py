@@ -332,6 +332,28 @@ def serve() -> None:
 
 @app.command()
 @command
+def mcp() -> None:
+    """Serve the Model Context Protocol over stdio for one agent (an IDE or a desktop agent starts it).
+
+    The agent acts as whoever CXGOV_TOKEN proves (a key from `cxgov keys issue --actor NAME`); every call goes
+    through the HTTP API at CXGOV_API_URL (default http://localhost:8000), checked like any other request. Its
+    tools: one per charter action the key holds a grant for, named as the action, with the limits in the
+    description, plus get_action and wait_for_action. In the MCP client's configuration:
+
+    {"mcpServers": {"cxgov": {"command": "cxgov", "args": ["mcp"],
+    "env": {"CXGOV_TOKEN": "cxgov_k..._...", "CXGOV_API_URL": "http://localhost:8000"}}}}
+
+    Over HTTP instead, `cxgov up` and `cxgov serve` serve the same tools at /mcp (streamable HTTP; send
+    Authorization: Bearer <key>). Exit 2 without CXGOV_TOKEN, 3 when the API refuses it, 1 when the API cannot
+    be reached.
+    """
+    from cxgov.mcp.stdio import serve_stdio
+
+    run_async(serve_stdio(settings(), say=lambda line: typer.echo(line, err=True)))
+
+
+@app.command()
+@command
 def demo() -> None:
     """A guided tour against a running stack (`cxgov up`): allowed, escalated, denied, gap, saga."""
     from cxgov.demo import run_tour

@@ -1,8 +1,8 @@
 """Governance gaps: what the charter and the running system do not cover, or no longer prove.
 
 Requests no rule covered (from the audit archive), charter gaps (`charter check`), reversal drills that are
-overdue or failing (from the drill ledger), actors whose recertification is overdue, and an archive that lags
-Temporal by more than half the retention. Gaps are findings, not errors.
+overdue or failing (from the drill ledger), actors whose recertification is overdue, an archive that lags
+Temporal by more than half the retention, and notifications that reached nobody. Gaps are findings, not errors.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, charter_gaps
 from cxgov.drills.ledger import ActionDrills, DrillLedger
+from cxgov.notify.models import NoticeFailure
 from cxgov.questions import drill_answer
 
 RECERTIFICATION = "recertification-overdue"
@@ -95,13 +96,17 @@ class GapReport(_Finding):
     recertification: list[RecertificationFinding]
     archive_lag: ArchiveLag | None
     notes: list[str]
+    untold: list[NoticeFailure] = []
+    """Notices that reached nobody on some target (no route, a channel refused, a timeout): nobody was told."""
+    notifications_off: bool = False
+    """No notification file: nobody is told anything (approvers learn of approvals only by looking)."""
 
     @property
     def findings(self) -> int:
         """How many gaps were found (an archive lag counts only when it is a gap)."""
         lag = 1 if self.archive_lag is not None and self.archive_lag.gap else 0
         found = len(self.requests) + len(self.unauthenticated) + len(self.charter_gaps) + len(self.drills)
-        return found + len(self.recertification) + lag
+        return found + len(self.recertification) + lag + len(self.untold)
 
 
 def gap_requests(archive: AuditArchive, *, rule: str | None = None) -> list[GapRequests]:
@@ -186,6 +191,8 @@ def gap_report(
     now: datetime,
     lag: tuple[timedelta, int] | None = None,
     notes: list[str] | None = None,
+    untold: list[NoticeFailure] | None = None,
+    notifications_off: bool = False,
 ) -> GapReport:
     """Every gap, from the charter, the archive (None: no archive yet), the ledger and the archive's lag.
 
@@ -193,6 +200,7 @@ def gap_report(
         lag: `archive_lag` (age of the oldest unarchived closed workflow, how many), or None when Temporal
             was not asked (`notes` say why).
         notes: What could not be checked, and why.
+        untold: Notices not delivered to some target (from the notification ledger).
     """
     notes = list(notes or [])
     if archive is None:
@@ -212,6 +220,8 @@ def gap_report(
         recertification=recertification_findings(charter, now=now),
         archive_lag=archive_lag_finding(charter, lag=lag[0], unarchived=lag[1]) if lag is not None else None,
         notes=notes,
+        untold=list(untold or []),
+        notifications_off=notifications_off,
     )
 
 

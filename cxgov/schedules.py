@@ -23,10 +23,12 @@ from cxgov.charter import Charter
 from cxgov.charter.models import format_duration
 from cxgov.drills import DRILL_PREFIX, drill_schedule_id
 from cxgov.summaries import drill_summary
-from cxgov.wire import ArchiveInput, DrillInput, RetentionInput
+from cxgov.wire import ArchiveInput, DrillInput, DrillWatchInput, RetentionInput
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
-from workflows.drill import DrillWorkflow
+from workflows.drill import DrillWatchWorkflow, DrillWorkflow
 
+DRILLS_WATCH_SCHEDULE = "drills-watch"
+DRILLS_WATCH_EVERY = timedelta(hours=1)
 ARCHIVE_SCHEDULE = "audit-archive"
 RETENTION_SCHEDULE = "audit-retention"
 ARCHIVE_EVERY = timedelta(minutes=1)
@@ -65,7 +67,7 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
 
 
 async def ensure_audit_schedules(client: Client, *, task_queue: str) -> list[str]:
-    """The archiver every minute and the retention purge every day."""
+    """The archiver every minute, the retention purge every day, and the overdue-drill watch every hour."""
     return [
         await ensure_schedule(
             client,
@@ -89,6 +91,18 @@ async def ensure_audit_schedules(client: Client, *, task_queue: str) -> list[str
                 task_queue=task_queue,
                 every=RETENTION_EVERY,
                 summary="purge audit records past the charter's retention",
+            ),
+        ),
+        await ensure_schedule(
+            client,
+            DRILLS_WATCH_SCHEDULE,
+            _schedule(
+                DrillWatchWorkflow.run,
+                DrillWatchInput(),
+                workflow_id=DRILLS_WATCH_SCHEDULE,
+                task_queue=task_queue,
+                every=DRILLS_WATCH_EVERY,
+                summary="tell the owners of reversible actions whose drills are overdue",
             ),
         ),
     ]

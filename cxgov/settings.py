@@ -89,6 +89,14 @@ class Settings:
     api_url_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_API_URL") or None)
     """Where the CLI reaches the HTTP API; default http://CXGOV_HTTP_ADDRESS."""
 
+    public_url_setting: str | None = field(default_factory=lambda: os.environ.get("CXGOV_PUBLIC_URL") or None)
+    """The console's address as people reach it, for the links in notifications; default http://CXGOV_HTTP_ADDRESS."""
+
+    notify_path: Path | None = field(
+        default_factory=lambda: Path(os.environ["CXGOV_NOTIFY"]) if os.environ.get("CXGOV_NOTIFY") else None
+    )
+    """The notification file routing events to people and roles (Apprise URLs); None: notifications are off."""
+
     token: str | None = field(default_factory=lambda: os.environ.get("CXGOV_TOKEN") or None, repr=False)
     """The CLI's credential (a key or an OIDC token); without it, the key file of --actor/--as in `keys_dir`."""
 
@@ -127,6 +135,14 @@ class Settings:
     oidc_claim: str = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_CLAIM", "preferred_username"))
     """The OIDC claim that names the person (it must be one of the charter's people)."""
 
+    oidc_client_id: str | None = field(default_factory=lambda: os.environ.get("CXGOV_OIDC_CLIENT_ID") or None)
+    """The console's OIDC client id: with CXGOV_OIDC_ISSUER, the console offers "Sign in with SSO" (code flow)."""
+
+    oidc_client_secret: str | None = field(
+        default_factory=lambda: os.environ.get("CXGOV_OIDC_CLIENT_SECRET") or None, repr=False
+    )
+    """The console's OIDC client secret (client_secret_basic at the issuer's token endpoint)."""
+
     tracing: str = field(default_factory=lambda: os.environ.get("CXGOV_TRACING", "off"))
     """`off` (default), `console`, or `otlp` (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)."""
 
@@ -139,6 +155,11 @@ class Settings:
     def api_url(self) -> str:
         """The HTTP API's base URL for clients: CXGOV_API_URL, or the address `cxgov up` serves it on."""
         return (self.api_url_setting or f"http://{self.http_address}").rstrip("/")
+
+    @property
+    def public_url(self) -> str:
+        """The console's base URL in notification links: CXGOV_PUBLIC_URL, or the address `cxgov up` serves it on."""
+        return (self.public_url_setting or f"http://{self.http_address}").rstrip("/")
 
     @property
     def signing_key_path(self) -> Path:

@@ -19,10 +19,11 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
-from cxgov.charter import Charter, load_charter
+from cxgov.charter import Charter, CharterCache, load_charter
 from cxgov.client import CxgovClient, connect
 from cxgov.connectors import Systems, default_systems, load_systems
-from cxgov.errors import BadRequest, BindingError, Unavailable
+from cxgov.errors import BadRequest, BindingError, CxgovError, Unavailable
+from cxgov.notify import Notifier, load_routes
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
@@ -145,6 +146,31 @@ async def set_retention(client: Client, *, namespace: str, days: int) -> None:
     )
 
 
+def open_notifier(settings: Settings) -> Notifier | None:
+    """The notifier of the notification file (`CXGOV_NOTIFY`), checked before anything connects; None when
+    there is none (notifications are off: `gaps` says so).
+
+    Raises:
+        NotifyError: The file does not load (a bad URL, an unknown ${ENV}, a literal secret...).
+    """
+    if settings.notify_path is None:
+        return None
+    routes = load_routes(settings.notify_path)
+    charters = CharterCache(settings.charter_path)
+    return Notifier(
+        routes,
+        database_url=settings.audit_url,
+        public_url=settings.public_url,
+        members=lambda role: charters.get().active_members(role),
+    )
+
+
+def notifications_line(settings: Settings, notifier: Notifier | None) -> str:
+    if notifier is None:
+        return "off (set CXGOV_NOTIFY to a notification file to tell approvers where they work)"
+    return f"{settings.notify_path}, links to {settings.public_url}"
+
+
 def open_systems(settings: Settings, charter: Charter, *, seed: Path | None = None) -> Systems:
     """The systems of record serving the charter's actions, checked against it before anything connects.
 
@@ -225,6 +251,11 @@ async def serve(
     """
     charter: Charter = load_charter(settings.charter_path)
     systems = open_systems(settings, charter, seed=seed)
+    try:
+        notifier = open_notifier(settings)
+    except CxgovError:
+        systems.close()
+        raise
     server = DevServer(settings) if embedded_server else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -253,6 +284,7 @@ async def serve(
             drills=drills,
             drill_workspace=settings.home / "drills",
             budgets=budgets,
+            notifier=notifier,
         )
         if server is not None:
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
@@ -261,6 +293,7 @@ async def serve(
         for line in systems.describe():
             say(f"systems of record    {line}")
         say(f"audit archive        {shown_url(settings.audit_url)}")
+        say(f"notifications        {notifications_line(settings, notifier)}")
         async with worker:
             if server is not None:
                 await set_retention(client, namespace=settings.namespace, days=NAMESPACE_RETENTION_DAYS)
@@ -275,7 +308,8 @@ async def serve(
                 say(f"reversal drills      started now: {', '.join(triggered)} (autonomy waits for a pass)")
             api = await _start_api(settings, client) if server is not None else None
             if api is not None:
-                say(f"HTTP API             {api.url}  (docs {api.url}/docs)")
+                say(f"HTTP API             {api.url}  (docs {api.url}/docs; MCP for agents at {api.url}/mcp)")
+                say(f"console              {api.url}/  (sign in with a person's key from {settings.keys_dir}/<name>)")
                 issued, kept = issue_local_keys(settings, charter, api.gate.keys)
                 say(
                     f"local keys           {issued} issued, {kept} kept in {settings.keys_dir} "
@@ -296,6 +330,8 @@ async def serve(
         archive.close()
         drills.close()
         budgets.close()
+        if notifier is not None:
+            notifier.close()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -120,6 +120,8 @@ class AuthorizeResult(BaseModel):
     """The value of the action's money param, if it has one."""
     currency: str | None = None
     """The charter's currency, for the action's one-line summary."""
+    requester_owner: str | None = None
+    """Who answers for the requester: an actor's owner, or the requesting person; told when the action expires."""
     approval: ApprovalPlan | None = None
     reversal_owner: str | None = None
     reversal_owner_people: list[str] = Field(default_factory=list)
@@ -352,6 +354,10 @@ class DrillInput(BaseModel):
     action: str
 
 
+class DrillWatchInput(BaseModel):
+    """The `drills-watch` schedule's input: nothing yet (a model, so fields can be added without breaking runs)."""
+
+
 class DrillPlan(BaseModel):
     """A fresh drill fixture: where it lives, the call to drill, and the world before the action."""
 
@@ -363,6 +369,8 @@ class DrillPlan(BaseModel):
     problem: str | None = None
     """Why this action cannot be drilled (irreversible, unknown, no fixture); the drill fails with it."""
     step_timeout_seconds: float = 10.0
+    owner_role: str | None = None
+    """The action's reversal owner role: told when the drill fails."""
 
 
 class DrillStepInput(BaseModel):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +19,9 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 MAX_SOURCE_BYTES = 5_000_000
+
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+"""`${NAME}` or `${NAME:-default}`: a value taken from the environment when a file loads."""
 
 
 class YamlSource:
@@ -74,6 +80,51 @@ def dotted(loc: Loc) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def expand_env(
+    source: YamlSource,
+    node: Any,
+    loc: Loc,
+    error_type: type[SourceError],
+    *,
+    env: Mapping[str, str] | None = None,
+    used: list[str] | None = None,
+) -> Any:
+    """`${NAME}` in every string of `node`, from the environment, so that secrets stay out of the file.
+
+    `${NAME:-default}` gives a default; a variable that is unset (or empty) without one is an error at its key.
+
+    Args:
+        source: The file `node` comes from (for the error's file and line).
+        node: A plain value of `source.data`; `loc` is where it sits.
+        error_type: The error raised for an unset variable.
+        env: The variables (default: `os.environ`, read at call time).
+        used: When given, every substituted value is appended to it (to tell secrets from literals).
+    """
+    variables = os.environ if env is None else env
+    if isinstance(node, dict):
+        return {
+            key: expand_env(source, value, (*loc, key), error_type, env=variables, used=used)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [
+            expand_env(source, value, (*loc, index), error_type, env=variables, used=used)
+            for index, value in enumerate(node)
+        ]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def value(match: re.Match[str]) -> str:
+        found = variables.get(match.group(1)) or match.group(2)
+        if found is None:
+            raise source.error(error_type, loc, f"environment variable {match.group(1)} is not set")
+        if used is not None:
+            used.append(found)
+        return found
+
+    return ENV_REFERENCE.sub(value, node)
 
 
 def load_yaml(path: Path, error_type: type[SourceError]) -> YamlSource:

@@ -15,23 +15,28 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import AuthorizeActivities, ConnectorActivities, ReversalActivities
 from activities.drill import DrillActivities
+from activities.notify import NotifyActivities
 from cxgov.budgets import BudgetLedger
 from cxgov.charter import CharterCache
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from workflows.action import ActionWorkflow
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
-from workflows.drill import DrillWorkflow
+from workflows.drill import DrillWatchWorkflow, DrillWorkflow
+from workflows.notice import NoticeWorkflow
 from workflows.reversal import ReversalWorkflow
 
 if TYPE_CHECKING:
     from cxgov.audit.store import AuditArchive
+    from cxgov.notify import Notifier
 
 ACTIVITY_THREADS = 16
 ALL_WORKFLOWS: list[type] = [
     ActionWorkflow,
     ReversalWorkflow,
     DrillWorkflow,
+    DrillWatchWorkflow,
+    NoticeWorkflow,
     AuditArchiveWorkflow,
     AuditRetentionWorkflow,
 ]
@@ -58,6 +63,7 @@ def build_worker(
     budgets: BudgetLedger | None = None,
     trusted_keys: dict[str, str] | None = None,
     seal_secret: bytes | None = None,
+    notifier: Notifier | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
@@ -70,7 +76,8 @@ def build_worker(
     budget ledger, grants' budgets are enforced (rule 4). `trusted_keys` (key id -> base64 Ed25519 public key)
     are the cxgov servers whose signed requests and decisions count; without any, every request is denied
     (rule 0-unauthenticated). `seal_secret` seals each allowed call for the effect activities; workers sharing a
-    task queue must share it (a random one per process by default).
+    task queue must share it (a random one per process by default). `notifier` tells people about approvals,
+    expiries, failed undos and drills (None: notifications are off; the notify activity does nothing).
     """
     secret = seal_secret or secrets.token_bytes(32)
     now = clock or (lambda: datetime.now(UTC))
@@ -107,6 +114,8 @@ def build_worker(
         reversal.load_action,
         reversal.authorize_reversal,
     ]
+    notify = NotifyActivities(notifier, client=client, clock=now)
+    activities += [notify.start_notice, notify.notify]
     if drills is not None:
         if drill_workspace is None:
             raise ValueError("a worker that runs drills needs a drill_workspace for their files")
@@ -117,8 +126,9 @@ def build_worker(
             gate=gate,
             workspace_root=drill_workspace,
             step_timeout_seconds=step_timeout_seconds,
+            clock=now,
         )
-        activities += [drill.prepare, drill.step, drill.record]
+        activities += [drill.prepare, drill.step, drill.record, drill.overdue_notices]
     if archive is not None:
         from activities.audit import AuditActivities
 

@@ -20,8 +20,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from cxgov.identity.signing import decision_payload, verify
+    from cxgov.notices import approval_notice, compensation_failed_notice, expired_notice
+    from cxgov.notify.models import Notice
     from cxgov.policy.params import person_problem, request_problem
-    from cxgov.summaries import action_details
+    from cxgov.summaries import action_details, action_summary
     from cxgov.wire import (
         ActionRequest,
         ActionState,
@@ -42,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         VerifyResult,
     )
+    from workflows.notice import NOTIFY, tell
 
 CX_ACTOR = SearchAttributeKey.for_keyword("CxActor")
 CX_ACTION = SearchAttributeKey.for_keyword("CxAction")
@@ -93,6 +96,7 @@ class ActionWorkflow:
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []
         self._budget_reserved = False
         self._trusted: dict[str, str] = {}
+        self._summary = ""
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
@@ -124,6 +128,7 @@ class ActionWorkflow:
         state.actor_kind = auth.actor_kind
         self._budget_reserved = auth.budget_reserved
         self._trusted = auth.trusted_keys
+        self._summary = action_summary(request, amount=auth.amount, currency=auth.currency)
         # Charter version and amount go out with the next status change: one upsert, not two.
         if auth.decision.charter_version is not None:
             self._pending_attributes.append(CX_CHARTER_VERSION.value_set(auth.decision.charter_version))
@@ -138,6 +143,7 @@ class ActionWorkflow:
             verdict = await self._ladder(auth.approval)
             if verdict is None:
                 state.error = "no approval on any ladder step before its timeout; on_timeout: deny"
+                await self._tell(expired_notice(state, summary=self._summary, owner=auth.requester_owner))
                 return await self._finish(Status.EXPIRED)
             if verdict.verdict == "deny":
                 return await self._finish(Status.DENIED)
@@ -153,6 +159,7 @@ class ActionWorkflow:
             self._eligible = self._eligible_people(phase, plan)
             self._state.pending = self._pending(phase, deadline_in=timeout)
             workflow.set_current_details(action_details(self._state))
+            await self._tell(approval_notice(self._state, self._state.pending, summary=self._summary))
             try:
                 await workflow.wait_condition(lambda: self._verdict is not None, timeout=timeout)
             except TimeoutError:
@@ -244,6 +251,9 @@ class ActionWorkflow:
             if not executed:
                 self._step("execute", False, _cause(err))
             status = await self._compensate(call, step_timeout, failure=_cause(err), owners=auth.reversal_owner_people)
+            if status == Status.COMPENSATION_FAILED:
+                owner_role = auth.reversal_owner
+                await self._tell(compensation_failed_notice(state, summary=self._summary, owner_role=owner_role))
             if is_cancelled_exception(err):
                 self._set_status(status)
                 raise
@@ -290,6 +300,12 @@ class ActionWorkflow:
         self._state.settled_at = workflow.now()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    async def _tell(self, notice: Notice) -> None:
+        """Start telling people (approval requested, escalated, expired, compensation failed), without waiting
+        for delivery: a notification never holds up the action."""
+        if workflow.patched(NOTIFY):
+            await tell(notice)
 
     def _set_status(self, status: Status, *, upsert: bool = True) -> None:
         self._state.status = status

@@ -9,6 +9,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from cxgov.notices import drill_failed_notice
+    from cxgov.notify.models import Notice
     from cxgov.snapshots import describe_differences
     from cxgov.summaries import drill_details
     from cxgov.wire import (
@@ -18,8 +20,10 @@ with workflow.unsafe.imports_passed_through():
         DrillResult,
         DrillStepInput,
         DrillStepResult,
+        DrillWatchInput,
         StepRecord,
     )
+    from workflows.notice import NOTIFY, tell
 
 QUICK = timedelta(seconds=60)
 Step = Literal["execute", "verify", "compensate", "snapshot"]
@@ -79,6 +83,8 @@ class DrillWorkflow:
             start_to_close_timeout=QUICK,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
+        if not result.passed and workflow.patched(NOTIFY):
+            await tell(drill_failed_notice(result, owner_role=plan.owner_role))  # this undo is untrusted now
         return result
 
     async def _step(self, plan: DrillPlan, call: ConnectorCall, step: Step) -> DrillStepResult:
@@ -90,3 +96,18 @@ class DrillWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         return result
+
+
+@workflow.defn(name="drills-watch")
+class DrillWatchWorkflow:
+    """Tells each reversible action's owners when its undo has gone unproven too long (the `drills-watch`
+    schedule runs it hourly): once per overdue spell, however often it runs."""
+
+    @workflow.run
+    async def run(self, input: DrillWatchInput) -> int:
+        notices: list[Notice] = await workflow.execute_activity(
+            "overdue_drill_notices", input, result_type=list[Notice], start_to_close_timeout=QUICK
+        )
+        for notice in notices:
+            await tell(notice)
+        return len(notices)

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from cxgov.errors import BadRequest
     from cxgov.identity.signing import decision_payload, verify
+    from cxgov.notices import reversal_failed_notice
     from cxgov.policy.params import check_action_id, person_problem
     from cxgov.snapshots import describe_differences
     from cxgov.summaries import reversal_details
@@ -28,7 +29,14 @@ with workflow.unsafe.imports_passed_through():
         Status,
         StepRecord,
     )
-    from workflows.action import CX_ACTION, CX_ACTOR, CX_CHARTER_VERSION, CX_CUSTOMER, CX_STATUS
+    from workflows.action import (
+        CX_ACTION,
+        CX_ACTOR,
+        CX_CHARTER_VERSION,
+        CX_CUSTOMER,
+        CX_STATUS,
+    )
+    from workflows.notice import NOTIFY, tell
 
 REFUSED = "refused"
 CHECKED_REVERSALS = "checked-reversals"
@@ -103,7 +111,7 @@ class ReversalWorkflow:
             )
         except ActivityError as err:
             self._step("compensate", False, _cause(err))
-            return self._fail(f"compensate failed: {_cause(err)}", plan)
+            return await self._fail(f"compensate failed: {_cause(err)}", plan)
         self._step("compensate", True, undone.summary)
         after: dict[str, object] = await workflow.execute_activity(
             "snapshot_action", plan.call, result_type=dict, start_to_close_timeout=step_timeout
@@ -114,7 +122,7 @@ class ReversalWorkflow:
         differs = describe_differences(expected, after) if expected is not None else ""
         if differs:
             self._step("verify", False, f"not back to the pre-action state: {differs}")
-            return self._fail(f"the system of record is not back to its pre-action state: {differs}", plan)
+            return await self._fail(f"the system of record is not back to its pre-action state: {differs}", plan)
         later = describe_differences(action.snapshot, after) if action.snapshot is not None else ""
         summary = "the system of record is back to its pre-action state"
         self._step("verify", True, f"{summary}, apart from later changes by others: {later}" if later else summary)
@@ -127,10 +135,13 @@ class ReversalWorkflow:
         workflow.upsert_search_attributes([CX_STATUS.value_set(REFUSED)])
         raise ApplicationError(refusal, self._state, type="ReversalRefused", non_retryable=True)
 
-    def _fail(self, error: str, plan: ReversalPlan) -> ReversalState:
+    async def _fail(self, error: str, plan: ReversalPlan) -> ReversalState:
         self._state.error = error
         self._state.escalated_to = list(plan.escalate_to)
-        return self._settle(Status.REVERSAL_FAILED)
+        settled = self._settle(Status.REVERSAL_FAILED)
+        if workflow.patched(NOTIFY):
+            await tell(reversal_failed_notice(settled))  # the owners must finish it by hand
+        return settled
 
     def _settle(self, status: Status) -> ReversalState:
         self._state.status = status

@@ -59,14 +59,20 @@ class Gate:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("send Authorization: Bearer <token> (a key from `cxgov keys issue`)")
-        token = token.strip()
-        now = datetime.now(UTC)
-        found = await asyncio.to_thread(self.keys.authenticate, token, now=now)
+        found = await self.authenticate(token.strip())
+        if found is None:
+            raise Unauthenticated("the token is not valid: unknown, expired or revoked")
+        return found
+
+    async def authenticate(self, token: str) -> Principal | None:
+        """The principal a bearer token proves (an API key, or an OIDC token naming a person), or None.
+
+        The one check behind both the API and the MCP server's token verifier (`/mcp`).
+        """
+        found = await asyncio.to_thread(self.keys.authenticate, token, now=datetime.now(UTC))
         if found is None and self.oidc is not None and not token.startswith("cxgov_"):
             people = set(self.charters.get().people)
             found = await asyncio.to_thread(self.oidc.principal, token, people=people)
-        if found is None:
-            raise Unauthenticated("the token is not valid: unknown, expired or revoked")
         return found
 
 
@@ -156,5 +162,11 @@ def create_app(gate: Gate) -> FastAPI:
     async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
         return error(err.status_code, str(err.detail), 2 if err.status_code < 500 else 1)
 
+    from cxgov.mcp.http import mount_mcp
+
+    mount_mcp(app, gate)  # the MCP tools at /mcp (streamable HTTP), checked by the same Gate
+    from cxgov.console import mount_console
+
+    mount_console(app, gate)  # the web console for people at / (sessions, CSRF; see cxgov.console)
     app.add_middleware(BodyLimit)
     return app

@@ -24,9 +24,10 @@ from cxgov.audit.store import AuditArchive
 from cxgov.client import prepare_request
 from cxgov.errors import Denied, NotFound
 from cxgov.identity import Principal
+from cxgov.mcp.grants import PrincipalGrants, principal_grants
 from cxgov.policy.params import check_action_id
 from cxgov.shapes import action_json, decision_json, reversal_json
-from cxgov.wire import ActionState, Status
+from cxgov.wire import ActionState, ApprovalResult, Status
 
 router = APIRouter()
 MAX_WAIT = 300.0
@@ -261,7 +262,7 @@ async def questions(
 @router.get("/v1/gaps", tags=["governance"])
 async def gaps(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
     """What is not governed or no longer proven: uncovered requests, charter gaps, drills, recertifications."""
-    from cxgov.commands.questions import archive_lag_of, sources
+    from cxgov.commands.questions import archive_lag_of, sources, untold_of
     from cxgov.gaps import gap_report
 
     person(principal, "reading the gaps")
@@ -269,7 +270,17 @@ async def gaps(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     with sources(gate.settings) as (archive, ledger):
         lag, why = await archive_lag_of(gate.settings, archive, now=now, client=gate.client.client)
-        report = gap_report(charter, archive=archive, ledger=ledger, now=now, lag=lag, notes=[why] if why else [])
+        untold, off = await asyncio.to_thread(untold_of, gate.settings, archive, now=now)
+        report = gap_report(
+            charter,
+            archive=archive,
+            ledger=ledger,
+            now=now,
+            lag=lag,
+            notes=[why] if why else [],
+            untold=untold,
+            notifications_off=off,
+        )
     return {**report.model_dump(mode="json"), "findings": report.findings}
 
 
@@ -281,15 +292,24 @@ async def _visible(gate: Gate, principal: Principal, action_id: str) -> ActionSt
     return state
 
 
-async def _decide(
+async def decide_as(
     gate: Gate, principal: Principal, action_id: str, verdict: Literal["approve", "deny"], body: DecisionBody
-) -> JSONResponse:
+) -> tuple[ApprovalResult, Status]:
+    """Approve or deny as the calling person (signed by the server), then wait up to `body.wait` for the action
+    to settle; the attempt's result and the action's status. The API and the console both decide through it."""
     name = person(principal, "deciding approvals", named=body.person)
     check_action_id(action_id)
     result = await gate.client.decide(action_id, verdict=verdict, person=name, reason=body.reason, digest=body.digest)
     status = result.status
     if result.accepted and body.wait > 0:
         status = (await gate.client.wait_settled(action_id, wait=body.wait)).status
+    return result, status
+
+
+async def _decide(
+    gate: Gate, principal: Principal, action_id: str, verdict: Literal["approve", "deny"], body: DecisionBody
+) -> JSONResponse:
+    result, status = await decide_as(gate, principal, action_id, verdict, body)
     payload = decision_json(action_id, result, status)
     if not result.accepted:
         return error(403, result.refusal or "refused", 3, **payload)
@@ -340,3 +360,12 @@ async def _streamed(archive: AuditArchive, records: Iterator[Any], fmt: Literal[
 
 class _ClientGone(Exception):
     """The HTTP client stopped reading an audit stream."""
+
+
+@router.get("/v1/me", tags=["identity"])
+async def me(gate: GateDep, principal: CallerDep) -> PrincipalGrants:
+    """Who the credential proves, and every action it holds a grant for with this principal's limits: the
+    action's summary and declared params, whether it can be undone, max_amount, approve_above or
+    require_approval with the ladder that approves above it, channels, segments, excluded SKUs and budget.
+    The MCP server builds each agent's tools from it."""
+    return principal_grants(gate.charters.get(), principal, today=datetime.now(UTC).date())

@@ -19,6 +19,7 @@ from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
 from cxgov.drills.ledger import DrillLedger
 from cxgov.errors import CxgovError, Unavailable
 from cxgov.gaps import GapReport, gap_report
+from cxgov.notify.models import NoticeFailure
 from cxgov.questions import Trail, answer_questions, sqlite_file
 from cxgov.settings import Settings, shown_url
 
@@ -84,8 +85,33 @@ def gaps(as_json: JsonOpt = False) -> None:
     now = datetime.now(UTC)
     with sources(config) as (archive, ledger):
         lag, why = run_async(archive_lag_of(config, archive, now=now))
-        report = gap_report(charter, archive=archive, ledger=ledger, now=now, lag=lag, notes=[why] if why else [])
+        untold, off = untold_of(config, archive, now=now)
+        report = gap_report(
+            charter,
+            archive=archive,
+            ledger=ledger,
+            now=now,
+            lag=lag,
+            notes=[why] if why else [],
+            untold=untold,
+            notifications_off=off,
+        )
     emit({**report.model_dump(mode="json"), "findings": report.findings}, "\n".join(gaps_text(report)))
+
+
+def untold_of(config: Settings, archive: AuditArchive | None, *, now: datetime) -> tuple[list[NoticeFailure], bool]:
+    """Notices that reached nobody (from the notification ledger next to the archive), and whether notifications
+    are off (no CXGOV_NOTIFY)."""
+    off = config.notify_path is None
+    if archive is None:
+        return [], off
+    from cxgov.notify import Notifier
+
+    ledger = Notifier(None, database_url=config.audit_url, public_url=None)
+    try:
+        return ledger.failures(now=now), off
+    finally:
+        ledger.close()
 
 
 async def archive_lag_of(
@@ -298,5 +324,18 @@ def gaps_text(report: GapReport) -> list[str]:
             f"archive lag: {timedelta(seconds=round(lag.lag_seconds))}, "
             f"{lag.unarchived} closed workflow(s) not yet archived; {state}"
         )
+    lines.append(f"nobody was told: {len(report.untold) or 'none'}")
+    if report.notifications_off:
+        lines.append(
+            "  notifications are off (no CXGOV_NOTIFY): approvers learn of pending approvals only from the console "
+            "or `cxgov approvals`, and nobody is told of expiries, failed undos or drills"
+        )
+    for failure in report.untold:
+        about = failure.action_id or "drills"
+        lines.append(
+            f"  {failure.event.value} of {about} to {failure.target}"
+            f"{f' ({failure.channel})' if failure.channel else ''}: {failure.error}"
+        )
+        lines.append(f"    {failure.subject}; {_count(failure.attempts, 'attempt')}, last {_when(failure.at)}")
     lines += [f"note: {note}" for note in report.notes]
     return lines

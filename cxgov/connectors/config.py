@@ -23,8 +23,6 @@ the factory's to resolve: `SystemContext.base_dir` is the systems file's directo
 from __future__ import annotations
 
 import importlib
-import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,14 +37,12 @@ from cxgov.connectors.binding import Systems
 from cxgov.connectors.http_config import HttpSystemConfig, literal_secrets
 from cxgov.connectors.protocol import SystemOfRecord
 from cxgov.errors import CxgovError, SystemsError
-from cxgov.yamlsource import Loc, YamlSource, load_yaml
+from cxgov.yamlsource import Loc, YamlSource, expand_env, load_yaml
 
 ENTRY_POINT_GROUP = "cxgov.systems"
 HTTP_FACTORY = "cxgov.connectors.http:open_system"
 BUILT_IN_FACTORY = "cxgov.sandbox.system:open_system"
 """The embedded default: with no systems file, every charter action is served by the built-in sandbox."""
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +113,7 @@ def load_systems(path: Path, *, home: Path) -> Systems:
         raise source.error(SystemsError, (), "the systems file must be a mapping with `systems` and `actions`")
     for loc in literal_secrets(source.data):
         raise source.error(SystemsError, loc, "a secret is written into the file; reference it as ${ENV_VARIABLE}")
-    source.data = _expand(source, source.data, ())
+    source.data = expand_env(source, source.data, (), SystemsError)
     config = source.validate(SystemsFile, SystemsError)
     opened: dict[str, SystemOfRecord] = {}
     try:
@@ -183,21 +179,3 @@ def _entry_point(name: str) -> SystemFactory:
     for point in found:
         return point.load()  # type: ignore[no-any-return]
     raise ImportError(f"no installed package offers {name!r} in the {ENTRY_POINT_GROUP} entry point group")
-
-
-def _expand(source: YamlSource, node: Any, loc: Loc) -> Any:
-    """`${NAME}` in every string, from the environment; an unset NAME is an error at its key."""
-    if isinstance(node, dict):
-        return {key: _expand(source, value, (*loc, key)) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_expand(source, value, (*loc, index)) for index, value in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def value(match: re.Match[str]) -> str:
-        found = os.environ.get(match.group(1)) or match.group(2)
-        if found is None:
-            raise source.error(SystemsError, loc, f"environment variable {match.group(1)} is not set")
-        return found
-
-    return _ENV.sub(value, node)

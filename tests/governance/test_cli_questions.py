@@ -229,6 +229,8 @@ def test_gaps_lists_every_kind_of_gap_and_exits_0(cxgov: Runner, world: dict[str
     assert "    failed: the address was not restored" in lines
     assert "recertification overdue: 1" in lines
     assert any(line.startswith("  insights-partner (integration, owner ana): due 2026-06-01") for line in lines)
+    told = lines.index("nobody was told: none")
+    assert lines[told + 1].startswith("  notifications are off (no CXGOV_NOTIFY): approvers learn of pending approvals")
     assert lines[-1] == "note: archive lag not checked: Temporal is not reachable at 127.0.0.1:1"
 
     body = cxgov("gaps", "--json").json()

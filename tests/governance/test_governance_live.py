@@ -162,6 +162,7 @@ async def test_questions_and_gaps_answer_for_what_really_ran(
     lag = gaps_json["archive_lag"]
     assert lag is not None and (lag["unarchived"], lag["gap"]) == (0, False)
     assert gaps_json["notes"] == []
+    assert (gaps_json["untold"], gaps_json["notifications_off"]) == ([], True)
     assert gaps_text.code == 0, gaps_text
     shown = gaps_text.out.splitlines()
     seen = (moment.strftime("%Y-%m-%d %H:%M:%S UTC") for moment in (first, last))

@@ -26,10 +26,11 @@ from cxgov.client import CxgovClient, governed  # noqa: E402
 from cxgov.connectors import Systems  # noqa: E402
 from cxgov.drills.ledger import DrillLedger  # noqa: E402
 from cxgov.sandbox import Sandbox  # noqa: E402
-from cxgov.wire import ArchiveInput, DrillInput, RetentionInput  # noqa: E402
+from cxgov.wire import ArchiveInput, DrillInput, DrillWatchInput, RetentionInput  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow  # noqa: E402
-from workflows.drill import DrillWorkflow  # noqa: E402
+from workflows.drill import DrillWatchWorkflow, DrillWorkflow  # noqa: E402
+from workflows.notice import notice_workflow_id  # noqa: E402
 
 RECORDED = (
     "drill_passed",
@@ -40,6 +41,9 @@ RECORDED = (
     "action_compensated",
     "action_compensation_failed",
     "action_expired",
+    "action_expired_told",
+    "notice_sent",
+    "drills_watch",
     "action_denied_at_execute",
     "reversal_reversed",
     "reversal_refused",
@@ -117,6 +121,8 @@ async def main() -> None:
         await act("action_compensation_failed", "book_appointment", north_9)
         # cancel_order was never drilled, so it waits for a person; its ladder steps last 1 s in this charter.
         expiring = await act("action_expired", "cancel_order", {"order_id": "O-1001"})
+        # The same path since notifications: each ladder phase and the expiry start a notice workflow.
+        told = await act("action_expired_told", "cancel_order", {"order_id": "O-1001"})
         late = await act("late", "refund", {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "60"})
         with contextlib.suppress(Exception):
             await client.reverse(escalated, person="ana", reason="not in finance-ops: refused")
@@ -133,6 +139,12 @@ async def main() -> None:
         await temporal.get_workflow_handle(late).result()
         recorded["action_denied_at_execute"] = late
         await temporal.get_workflow_handle(expiring).result()
+        await temporal.get_workflow_handle(told).result()
+        recorded["notice_sent"] = notice_workflow_id(f"{told}:approval_requested:1")
+        await temporal.get_workflow_handle(recorded["notice_sent"]).result()
+        watch_id = f"drills-watch-{uuid.uuid4()}"
+        await temporal.execute_workflow(DrillWatchWorkflow.run, DrillWatchInput(), id=watch_id, task_queue=queue)
+        recorded["drills_watch"] = watch_id
         archive_id = f"audit-archive-{uuid.uuid4()}"
         await temporal.execute_workflow(AuditArchiveWorkflow.run, ArchiveInput(), id=archive_id, task_queue=queue)
         recorded["audit_archive"] = archive_id

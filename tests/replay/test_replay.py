@@ -17,7 +17,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_is_a_history_for_every_workflow_type() -> None:
     kinds = {path.stem.split("_")[0] for path in HISTORIES}
-    assert kinds >= {"action", "reversal", "drill", "audit"}
+    assert kinds >= {"action", "reversal", "drill", "drills", "notice", "audit"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

@@ -81,6 +81,45 @@ def _is_person_key(path: Path) -> bool:
     return (path.parent / f".{path.name}.person").exists()
 
 
+async def api_request(
+    url: str,
+    token: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    wait: float = 0,
+    params: dict[str, Any] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[httpx.Response, Any]:
+    """One request on the API at `url` with a bearer `token`: the response and its JSON, whatever the status.
+
+    The one way the CLI and the MCP tools reach the API (`transport`: the app in process, for `/mcp`).
+
+    Raises:
+        Unavailable: The API cannot be reached, did not answer in time, or answered without JSON.
+    """
+    try:
+        async with httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=wait + TIMEOUT_MARGIN,
+            transport=transport,
+        ) as http:
+            answer = await http.request(method, path, json=body, params=params)
+    except httpx.TimeoutException:
+        raise Unavailable(f"the cxgov API at {url} did not answer in time (outcome unknown)") from None
+    except httpx.HTTPError as err:
+        raise Unavailable(
+            f"cannot reach the cxgov API at {url} ({type(err).__name__}); start it with `cxgov up` or "
+            "`cxgov serve`, or set CXGOV_API_URL"
+        ) from None
+    try:
+        return answer, answer.json()
+    except ValueError:
+        raise Unavailable(f"the cxgov API at {url} answered {answer.status_code} without JSON") from None
+
+
 class FrontDoor:
     """Typed calls on the HTTP API for one principal.
 
@@ -92,27 +131,13 @@ class FrontDoor:
     def __init__(self, url: str, credential: Credential) -> None:
         self.url = url
         self.credential = credential
-        self._headers = {"Authorization": f"Bearer {credential.token}"}
 
     async def call(self, method: str, path: str, *, body: Any = None, wait: float = 0, **params: Any) -> Any:
         """One request; the JSON answer, or `ApiError` carrying the API's message and exit code."""
         query = {name: value for name, value in params.items() if value is not None}
-        try:
-            async with httpx.AsyncClient(
-                base_url=self.url, headers=self._headers, timeout=wait + TIMEOUT_MARGIN
-            ) as http:
-                answer = await http.request(method, path, json=body, params=query or None)
-        except httpx.TimeoutException:
-            raise Unavailable(f"the cxgov API at {self.url} did not answer in time (outcome unknown)") from None
-        except httpx.HTTPError as err:
-            raise Unavailable(
-                f"cannot reach the cxgov API at {self.url} ({type(err).__name__}); start it with `cxgov up` or "
-                "`cxgov serve`, or set CXGOV_API_URL"
-            ) from None
-        try:
-            payload = answer.json()
-        except ValueError:
-            raise Unavailable(f"the cxgov API at {self.url} answered {answer.status_code} without JSON") from None
+        answer, payload = await api_request(
+            self.url, self.credential.token, method, path, body=body, wait=wait, params=query or None
+        )
         if answer.status_code >= 400:
             message = str(payload.get("error", answer.reason_phrase)) if isinstance(payload, dict) else answer.text
             code = payload.get("exit_code") if isinstance(payload, dict) else None

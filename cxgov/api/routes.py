@@ -262,25 +262,10 @@ async def questions(
 @router.get("/v1/gaps", tags=["governance"])
 async def gaps(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
     """What is not governed or no longer proven: uncovered requests, charter gaps, drills, recertifications."""
-    from cxgov.commands.questions import archive_lag_of, sources, untold_of
-    from cxgov.gaps import gap_report
+    from cxgov.commands.questions import current_gaps
 
     person(principal, "reading the gaps")
-    charter = gate.charters.get()
-    now = datetime.now(UTC)
-    with sources(gate.settings) as (archive, ledger):
-        lag, why = await archive_lag_of(gate.settings, archive, now=now, client=gate.client.client)
-        untold, off = await asyncio.to_thread(untold_of, gate.settings, archive, now=now)
-        report = gap_report(
-            charter,
-            archive=archive,
-            ledger=ledger,
-            now=now,
-            lag=lag,
-            notes=[why] if why else [],
-            untold=untold,
-            notifications_off=off,
-        )
+    report = await current_gaps(gate.settings, gate.charters.get(), now=datetime.now(UTC), client=gate.client.client)
     return {**report.model_dump(mode="json"), "findings": report.findings}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from temporalio.client import Client
 
 from cxgov.answers import ActionAnswer, ActorAnswer, Approver, GovernanceAnswers, Ladder, Scope
 from cxgov.audit.store import AuditArchive
-from cxgov.charter import load_charter
+from cxgov.charter import Charter, load_charter
 from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
 from cxgov.drills.ledger import DrillLedger
 from cxgov.errors import CxgovError, Unavailable
@@ -83,10 +84,17 @@ def gaps(as_json: JsonOpt = False) -> None:
     config = settings()
     charter = load_charter(config.charter_path)
     now = datetime.now(UTC)
+    report = run_async(current_gaps(config, charter, now=now))
+    emit({**report.model_dump(mode="json"), "findings": report.findings}, "\n".join(gaps_text(report)))
+
+
+async def current_gaps(config: Settings, charter: Charter, *, now: datetime, client: Client | None = None) -> GapReport:
+    """Every gap now: from the archive, the drill ledger, the archive's lag behind Temporal (`client`, or a new
+    connection) and the notification ledger. For `cxgov gaps` and `GET /v1/gaps`."""
     with sources(config) as (archive, ledger):
-        lag, why = run_async(archive_lag_of(config, archive, now=now))
-        untold, off = untold_of(config, archive, now=now)
-        report = gap_report(
+        lag, why = await archive_lag_of(config, archive, now=now, client=client)
+        untold, off = await asyncio.to_thread(untold_of, config, archive, now=now)
+        return gap_report(
             charter,
             archive=archive,
             ledger=ledger,
@@ -96,7 +104,6 @@ def gaps(as_json: JsonOpt = False) -> None:
             untold=untold,
             notifications_off=off,
         )
-    emit({**report.model_dump(mode="json"), "findings": report.findings}, "\n".join(gaps_text(report)))
 
 
 def untold_of(config: Settings, archive: AuditArchive | None, *, now: datetime) -> tuple[list[NoticeFailure], bool]:

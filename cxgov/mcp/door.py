@@ -14,11 +14,8 @@ from typing import Any
 import httpx
 
 from cxgov.errors import Denied, Unavailable
-from cxgov.frontdoor import Credential
+from cxgov.frontdoor import Credential, api_request
 from cxgov.mcp.grants import PrincipalGrants
-
-TIMEOUT_MARGIN = 30.0
-"""Seconds an API call may take beyond the wait it asks the server for."""
 
 
 @dataclass(frozen=True)
@@ -71,23 +68,9 @@ class ApiDoor:
         Raises:
             Unavailable: The API cannot be reached, did not answer in time, or answered without JSON.
         """
-        headers = {"Authorization": f"Bearer {credential.token}"}
-        try:
-            async with httpx.AsyncClient(
-                base_url=self.url, headers=headers, timeout=wait + TIMEOUT_MARGIN, transport=self._transport
-            ) as http:
-                answer = await http.request(method, path, json=body)
-        except httpx.TimeoutException:
-            raise Unavailable(f"the cxgov API at {self.url} did not answer in time (outcome unknown)") from None
-        except httpx.HTTPError as err:
-            raise Unavailable(
-                f"cannot reach the cxgov API at {self.url} ({type(err).__name__}); start it with `cxgov up` or "
-                "`cxgov serve`, or set CXGOV_API_URL"
-            ) from None
-        try:
-            payload = answer.json()
-        except ValueError:
-            raise Unavailable(f"the cxgov API at {self.url} answered {answer.status_code} without JSON") from None
+        answer, payload = await api_request(
+            self.url, credential.token, method, path, body=body, wait=wait, transport=self._transport
+        )
         if not isinstance(payload, dict):
             raise Unavailable(
                 f"the cxgov API at {self.url} answered {answer.status_code} with {type(payload).__name__}"

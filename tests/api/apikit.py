@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -16,6 +18,7 @@ from harness import Stack
 from cxgov.api import Gate, create_app
 from cxgov.charter import CharterCache
 from cxgov.identity import KeyStore
+from cxgov.identity.oidc import OidcSettings, OidcVerifier
 from cxgov.settings import Settings
 
 
@@ -46,11 +49,16 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serving(stack: Stack, home: Path) -> AsyncIterator[Api]:
-    """Serve the API for `stack` until the block ends; the server is stopped before this returns."""
-    settings = Settings(home=home, database_url=f"sqlite:///{home / 'audit.db'}", charter_path=stack.charter_path)
-    keys = KeyStore(settings.audit_url)
-    gate = Gate(client=stack.client, keys=keys, charters=CharterCache(stack.charter_path), settings=settings)
+async def serving(stack: Stack, home: Path, **settings: Any) -> AsyncIterator[Api]:
+    """Serve the HTTP server (API, MCP, console) for `stack` until the block ends, with `settings` changed (the
+    OIDC issuer and client, for single sign-on); the server is stopped before this returns."""
+    base = Settings(home=home, database_url=f"sqlite:///{home / 'audit.db'}", charter_path=stack.charter_path)
+    chosen = dataclasses.replace(base, **settings)
+    keys = KeyStore(chosen.audit_url)
+    oidc = None
+    if chosen.oidc_issuer is not None:
+        oidc = OidcVerifier(OidcSettings(issuer=chosen.oidc_issuer, audience=chosen.oidc_audience))
+    gate = Gate(client=stack.client, keys=keys, charters=CharterCache(stack.charter_path), settings=chosen, oidc=oidc)
     server = uvicorn.Server(uvicorn.Config(create_app(gate), host="127.0.0.1", port=0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:

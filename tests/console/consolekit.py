@@ -3,9 +3,7 @@ signed-in httpx client, and the system Chromium driven by Playwright."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -15,16 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from api.apikit import Api
-from harness import Stack
 from playwright.async_api import BrowserContext, async_playwright
-
-from cxgov.api import Gate, create_app
-from cxgov.charter import CharterCache
-from cxgov.identity import KeyStore
-from cxgov.identity.oidc import OidcSettings, OidcVerifier
-from cxgov.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -45,32 +35,6 @@ COAT_400 = {"order_id": "O-1003", "sku": "COAT-NAVY-M", "amount": "400"}
 
 def refund(params: dict[str, str], *, customer: str = "C-100", channel: str = "chat") -> dict[str, Any]:
     return {"action": "refund", "customer": customer, "channel": channel, "reason": "arrived torn", "params": params}
-
-
-@contextlib.asynccontextmanager
-async def serving(stack: Stack, home: Path, **settings: Any) -> AsyncIterator[Api]:
-    """The HTTP server (API, MCP, console) for `stack` on a free loopback port, with `settings` changed (the OIDC
-    client, for single sign-on); stopped before this returns."""
-    base = Settings(home=home, database_url=f"sqlite:///{home / 'audit.db'}", charter_path=stack.charter_path)
-    chosen = dataclasses.replace(base, **settings)
-    keys = KeyStore(chosen.audit_url)
-    oidc = None
-    if chosen.oidc_issuer is not None:
-        oidc = OidcVerifier(OidcSettings(issuer=chosen.oidc_issuer, audience=chosen.oidc_audience))
-    gate = Gate(client=stack.client, keys=keys, charters=CharterCache(stack.charter_path), settings=chosen, oidc=oidc)
-    server = uvicorn.Server(uvicorn.Config(create_app(gate), host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield Api(url=f"http://127.0.0.1:{port}", keys=keys, tokens={}, gate=gate)
-    finally:
-        server.should_exit = True
-        await task
-        keys.close()
 
 
 def browser_client(api: Api, **options: Any) -> httpx.AsyncClient:

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest_asyncio
-from api.apikit import Api
-from consolekit import COAT_400, REFUND_40, REFUND_120, Shots, chromium, refund, serving
+from api.apikit import Api, serving
+from consolekit import COAT_400, REFUND_40, REFUND_120, Shots, chromium, refund
 from harness import own_namespace, start_stack, terminate_running
 from playwright.async_api import Page, expect
 from temporalio.testing import WorkflowEnvironment

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-from api.apikit import Api
-from consolekit import REFUND_120, browser_client, csrf_of, refund, serving, sign_in
+from api.apikit import Api, serving
+from consolekit import REFUND_120, browser_client, csrf_of, refund, sign_in
 from harness import Stack
 
 from cxgov.console.sessions import SessionStore, safe_next

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-from api.apikit import Api
-from consolekit import browser_client, chromium, serving, sign_in
+from api.apikit import Api, serving
+from consolekit import browser_client, chromium, sign_in
 from harness import Stack
 from identity.oidckit import CLIENT_ID, CLIENT_SECRET, Issuer
 from playwright.async_api import expect

@@ -301,6 +301,12 @@ class CxgovClient:
         return state
 
     async def _reversal_result(self, action_id: str) -> ReversalState | None:
+        reversal = await self.reversal_of(action_id)
+        return reversal[0] if reversal is not None else None
+
+    async def reversal_of(self, action_id: str) -> tuple[ReversalState | None, str | None] | None:
+        """The latest reversal request for `action_id`: (its result once it ran, None) or (None, why it was
+        refused); (None, None) while it runs; None when nobody asked."""
         handle = self.client.get_workflow_handle_for(ReversalWorkflow.run, reversal_id(action_id))
         try:
             description = await handle.describe()
@@ -308,9 +314,15 @@ class CxgovClient:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise Unavailable(f"cannot read the reversal of {action_id}: {err.message}") from None
-        if description.status != WorkflowExecutionStatus.COMPLETED:
-            return None
-        return await handle.result()
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result(), None
+        if description.status == WorkflowExecutionStatus.FAILED:
+            try:
+                await handle.result()
+            except WorkflowFailureError as err:
+                cause = err.cause
+                return None, str(getattr(cause, "message", None) or cause or err)
+        return None, None
 
     async def reverse(self, action_id: str, *, person: str, reason: str) -> ReversalState:
         """Undo a completed action as `person`, a member of its reversal owner role.

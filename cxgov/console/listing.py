@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from temporalio.client import WorkflowExecution, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from cxgov.client import CxgovClient
 from cxgov.errors import BadRequest, Unavailable
 from cxgov.wire import ReversalState, Status
 from workflows.action import CX_ACTION, CX_ACTOR, CX_AMOUNT, CX_CHANNEL, CX_CUSTOMER, CX_STATUS
-from workflows.reversal import ReversalWorkflow, reversal_id
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,100}$")
 """What a filter may hold: names as the charter writes them (and nothing a visibility query could misread)."""
@@ -160,20 +159,9 @@ class ReversalView:
 
 
 async def reversal_view(client: CxgovClient, action_id: str) -> ReversalView | None:
-    """What became of the latest reversal request for `action_id` (None when nobody asked)."""
-    handle = client.client.get_workflow_handle_for(ReversalWorkflow.run, reversal_id(action_id))
-    try:
-        description = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise Unavailable(f"cannot read the reversal of {action_id}: {err.message}") from None
-    if description.status == WorkflowExecutionStatus.COMPLETED:
-        return ReversalView(state=await handle.result())
-    if description.status == WorkflowExecutionStatus.FAILED:
-        try:
-            await handle.result()
-        except WorkflowFailureError as err:
-            cause = err.cause
-            return ReversalView(refused=str(getattr(cause, "message", None) or cause or err))
-    return None
+    """What became of the latest reversal request for `action_id` (None when nobody asked, or while it runs)."""
+    found = await client.reversal_of(action_id)
+    if found is None or found == (None, None):
+        return None
+    state, refused = found
+    return ReversalView(state=state, refused=refused)

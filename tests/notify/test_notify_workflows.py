@@ -230,3 +230,79 @@ async def _counts(mailbox: Mailbox, hook: Hook) -> tuple[int, int, int]:
 
 async def _failures(notifier: Notifier) -> list[NoticeFailure]:
     return list(notifier.failures())
+
+
+async def test_failed_undos_reach_the_reversal_owner_role(
+    dev_env: WorkflowEnvironment, sandbox: Sandbox, charter: Path, tmp_path: Path, mailbox: Mailbox, hook: Hook
+) -> None:
+    # support-lead's own channel is a webhook; finance-ops is reached through farid's mail.
+    notifier = notifier_for(
+        tmp_path,
+        charter,
+        f"""
+people:
+  farid: ["{mailbox.url("farid@example.com")}"]
+roles:
+  support-lead: ["{hook.url("json", "/support-lead")}"]
+""",
+    )
+    stack, worker = await start_stack(dev_env.client, sandbox, charter_path=charter, notifier=notifier)
+    try:
+        async with worker:
+            # A booking whose verify fails and whose undo fails too: compensation_failed, to support-lead.
+            sandbox.add_fault(action="book_appointment", step="verify")
+            sandbox.add_fault(action="book_appointment", step="compensate", times=3)
+            booking = await stack.client.act(
+                stack.client.request(
+                    actor="support-bot",
+                    action="book_appointment",
+                    customer="C-100",
+                    channel="chat",
+                    reason="checkup",
+                    params={"clinic": "north", "slot": "2026-12-01T09:00"},
+                ),
+                wait=30,
+            )
+            assert booking.status == Status.COMPENSATION_FAILED
+            # A refund whose reversal cannot undo it: reversal_failed, to finance-ops.
+            refund = await stack.client.act(
+                stack.client.request(
+                    actor="support-bot",
+                    action="refund",
+                    customer="C-100",
+                    channel="chat",
+                    reason="torn",
+                    params={"order_id": "O-1001", "sku": "TEE-RED-M", "amount": "40"},
+                ),
+                wait=20,
+            )
+            sandbox.add_fault(action="refund", step="compensate", times=3)
+            reversal = await stack.client.reverse(refund.action_id, person="farid", reason="customer kept it")
+            assert reversal.status == Status.REVERSAL_FAILED
+            await eventually(
+                lambda: _counts_of(mailbox, hook),
+                lambda counts: counts == (1, 1),
+                within=20,
+                what="support-lead's webhook and farid's mail are told",
+            )
+    finally:
+        await terminate_running(stack.temporal, stack.task_queue)
+        notifier.close()
+
+    [told] = hook.requests
+    payload = told.json()
+    assert payload["title"] == "Compensation failed, act now: support-bot book_appointment for C-100"
+    assert payload["type"] == "warning"
+    assert f"{PUBLIC_URL}/actions/{booking.action_id}" in payload["message"]
+    assert "undo it by hand, following the charter's reversal procedure" in payload["message"]
+    [mail] = mailbox.mails
+    assert mail.recipients == ["farid@example.com"]
+    assert mail.subject == "Reversal failed: support-bot refund for C-100"
+    assert "farid asked to reverse support-bot refund for C-100: customer kept it" in mail.text
+    assert "Procedure: Claw the refund back before the payout runs" in mail.text
+    assert f"{PUBLIC_URL}/actions/{refund.action_id}" in mail.text
+    assert notifier.failures() == []
+
+
+async def _counts_of(mailbox: Mailbox, hook: Hook) -> tuple[int, int]:
+    return len(mailbox.mails), len(hook.requests)

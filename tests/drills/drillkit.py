@@ -59,12 +59,14 @@ async def start_drill_stack(
     charter_path: Path = CHARTER,
     connector_types: Sequence[type[SandboxConnector[Any]]] | None = None,
     clock: Callable[[], datetime] | None = None,
+    **options: Any,
 ) -> tuple[DrillStack, Worker]:
-    """A worker with a drill ledger on its own task queue; `connector_types` are those drills use."""
+    """A worker with a drill ledger on its own task queue; `connector_types` are those drills use; `options` go
+    to `build_worker` (a notifier, ...)."""
     if connector_types is not None:
         sandbox.drill_connector_types = tuple(connector_types)
     stack, worker = await start_stack(
-        temporal, sandbox, charter_path=charter_path, drills=ledger, drill_workspace=workspace, clock=clock
+        temporal, sandbox, charter_path=charter_path, drills=ledger, drill_workspace=workspace, clock=clock, **options
     )
     shared = {field.name: getattr(stack, field.name) for field in fields(Stack)}
     return DrillStack(**shared, ledger=ledger, workspace=workspace), worker

@@ -26,11 +26,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	scripts/ensure-chromium
+	scripts/ensure-system-packages
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	scripts/ensure-chromium
+	scripts/ensure-system-packages
 	$(BIN)/pytest -m "not slow"
 
 bench: $(STAMP)

@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import prepare_request
+from cxgov.commands import artifacts
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
@@ -365,6 +366,8 @@ def demo() -> None:
 
 app.command()(governance.questions)
 app.command()(governance.gaps)
+app.command()(artifacts.diagram)
+app.command()(artifacts.review)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -354,3 +354,24 @@ async def me(gate: GateDep, principal: CallerDep) -> PrincipalGrants:
     require_approval with the ladder that approves above it, channels, segments, excluded SKUs and budget.
     The MCP server builds each agent's tools from it."""
     return principal_grants(gate.charters.get(), principal, today=datetime.now(UTC).date())
+
+
+@router.get("/v1/diagram", tags=["governance"], responses={200: {"content": {"image/svg+xml": {}, "text/plain": {}}}})
+async def diagram(gate: GateDep, principal: CallerDep, format: Literal["svg", "mermaid", "dot"] = "svg") -> Response:
+    """The one-page governance diagram of the live charter (people only): SVG laid out by Graphviz, or Mermaid
+    or DOT text. 503 when Graphviz is not installed (Mermaid still works)."""
+    from cxgov.diagram import read_picture, render_svg, to_dot, to_mermaid
+
+    person(principal, "reading the governance diagram")
+    charter = gate.charters.get()
+
+    def draw() -> str:
+        picture = read_picture(charter, audit_url=gate.settings.audit_url, now=datetime.now(UTC))
+        if format == "mermaid":
+            return to_mermaid(picture)
+        dot = to_dot(picture)
+        return dot if format == "dot" else render_svg(dot)
+
+    text = await asyncio.to_thread(draw)
+    media = "image/svg+xml" if format == "svg" else "text/plain; charset=utf-8"
+    return Response(text, media_type=media)

@@ -14,14 +14,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from cxgov.api import routes
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import AuditRecordPublic
+from cxgov.charter import Charter
 from cxgov.commands.common import moment
 from cxgov.console.door import ConsoleDep, FormDep, VisitorDep
 from cxgov.console.render import ConsoleRoute, page
+from cxgov.diagram import inline_svg, read_picture, render_svg, to_dot
 from cxgov.errors import BadRequest, CxgovError
 from cxgov.questions import actor_names, sqlite_file
 
@@ -175,6 +178,7 @@ async def charter_page(request: Request, console: ConsoleDep, person: VisitorDep
     ladders = {name: charter.ladder(name) for name in charter.actions}
     standing = {name: charter.standing(name, today=today) for name in charter.actors}
     roles = {name: charter.members(name) for name in charter.roles}
+    diagram, diagram_problem = await asyncio.to_thread(_diagram, charter, console.gate.settings.audit_url)
     return page(
         request,
         "charter.html",
@@ -185,7 +189,18 @@ async def charter_page(request: Request, console: ConsoleDep, person: VisitorDep
         standing=standing,
         roles=roles,
         drilled=charter.drilled_actions(),
+        diagram=diagram,
+        diagram_problem=diagram_problem,
     )
+
+
+def _diagram(charter: Charter, audit_url: str) -> tuple[Markup | None, str | None]:
+    """The one-page diagram as inline SVG (cleaned: drawing elements only), or why it cannot be drawn."""
+    try:
+        picture = read_picture(charter, audit_url=audit_url, now=datetime.now(UTC))
+        return Markup(inline_svg(render_svg(to_dot(picture)))), None  # names escaped in the DOT, the SVG cleaned
+    except CxgovError as err:
+        return None, err.message
 
 
 def _newest(

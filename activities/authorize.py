@@ -11,6 +11,7 @@ from temporalio import activity
 
 from cxgov.budgets import BudgetLedger
 from cxgov.charter import Charter, CharterCache
+from cxgov.charter.shadow import ShadowGate
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate
 from cxgov.errors import CxgovError, SystemUnavailable
@@ -46,8 +47,11 @@ class AuthorizeActivities:
         budgets: BudgetLedger | None = None,
         trusted_keys: dict[str, str] | None = None,
         seal_secret: bytes = b"",
+        shadow: ShadowGate | None = None,
     ) -> None:
         self.charters = charters
+        self.shadow = shadow
+        """The shadow candidate, decided beside the live charter without effect; None leaves shadow mode out."""
         self.trusted_keys = dict(trusted_keys or {})
         """key id -> base64 public key of each cxgov server whose signature counts; none: nothing counts."""
         self.seal_secret = seal_secret
@@ -62,12 +66,26 @@ class AuthorizeActivities:
 
     @activity.defn(name="authorize")
     def authorize(self, input: AuthorizeInput) -> AuthorizeResult:
-        """Decide one request (rules 1-6). Anything that stops a decision is a deny: deny by default."""
+        """Decide one request (rules 1-6). Anything that stops a decision is a deny: deny by default.
+
+        The decision carries the charter's version and sha256. With a shadow candidate running, the candidate
+        decides the same request too, without any effect, and both decisions are recorded for `shadow report`.
+        """
         request = input.request
         try:
-            charter = self.charters.get()
+            loaded = self.charters.loaded()
         except CxgovError as err:
             return self._result(request, _deny("0-charter-unavailable", f"the charter does not load: {err}"))
+        gathered: list[tuple[Facts, tuple[str, ...]]] = []
+        result = self._authorize(request, loaded.charter, gathered)
+        result.decision = result.decision.model_copy(update={"charter_sha256": loaded.sha256})
+        if self.shadow is not None and result.decision.rule != "0-unauthenticated":
+            self._shadow(request, result.decision, gathered)
+        return result
+
+    def _authorize(
+        self, request: ActionRequest, charter: Charter, gathered: list[tuple[Facts, tuple[str, ...]]]
+    ) -> AuthorizeResult:
         unsigned = verify(
             request.assertion,
             action_payload(request),
@@ -102,6 +120,7 @@ class AuthorizeActivities:
                 blockers=connector.check(call, preconditions=definition.preconditions, now=now),
                 drill=drill,
             )
+            gathered.append((facts, tuple(definition.preconditions)))
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)
             budget = screened.grant.budget
@@ -118,6 +137,7 @@ class AuthorizeActivities:
                     reserved = True
                 else:
                     facts = replace(facts, budget=BudgetState(exhausted_reason=exhausted))
+                    gathered[-1] = (facts, gathered[-1][1])
                     decision = decide(charter, typed, facts, today=today)
             snapshot = connector.snapshot(call) if decision.outcome == Outcome.ALLOW else None
         except CxgovError as err:
@@ -137,6 +157,71 @@ class AuthorizeActivities:
             result.seal = seal(self.seal_secret, call)
         result.budget_reserved = reserved
         return result
+
+    def _shadow(self, request: ActionRequest, live: Decision, gathered: list[tuple[Facts, tuple[str, ...]]]) -> None:
+        """Decide `request` against the shadow candidate too and record both decisions. Nothing here can change
+        the live decision: every failure is recorded as the candidate's `error` and otherwise ignored."""
+        assert self.shadow is not None
+        try:
+            active = self.shadow.active()
+            if active is None:
+                return
+            candidate_id, candidate = active
+            try:
+                shadow: Decision | None = self._shadow_decision(request, candidate.charter, gathered)
+                failure = None
+            except Exception as err:  # the candidate could not decide: recorded, never raised
+                shadow, failure = None, f"{type(err).__name__}: {err}"
+            self.shadow.ledger.record(
+                candidate_id=candidate_id,
+                action_id=request.action_id,
+                actor=request.actor,
+                action=request.action,
+                live=live,
+                shadow=shadow,
+                failure=failure,
+                now=self.clock(),
+            )
+        except Exception as err:  # the shadow ledger is unreachable: the live decision stands regardless
+            activity.logger.warning("shadow evaluation of %s failed: %s", request.action_id, err)
+
+    def _shadow_decision(
+        self, request: ActionRequest, candidate: Charter, gathered: list[tuple[Facts, tuple[str, ...]]]
+    ) -> Decision:
+        """The candidate's decision, with no effect: facts the live decision gathered are reused (its budget
+        state included: the candidate never reserves), and missing ones are only read."""
+        now = self.clock()
+        today = now.date()
+        try:
+            screened = screen(candidate, request, today=today)
+            if isinstance(screened, Decision):
+                return screened
+            definition = candidate.actions[request.action]
+            typed = request.model_copy(update={"params": screened.params})
+            live_facts, live_preconditions = gathered[0] if gathered else (None, ())
+            if live_facts is not None and live_preconditions == tuple(definition.preconditions):
+                segment, blockers, budget = live_facts.segment, live_facts.blockers, live_facts.budget
+            else:
+                call = ConnectorCall(
+                    action_id=request.action_id,
+                    action=request.action,
+                    customer=request.customer,
+                    params=screened.params,
+                    preconditions=list(definition.preconditions),
+                )
+                segment = self.systems.system(request.action).segment(request.customer)
+                connector = self.systems.connector(request.action)
+                blockers = connector.check(call, preconditions=definition.preconditions, now=now)
+                budget = live_facts.budget if live_facts is not None else None
+            drill = None
+            if self.drills is not None and definition.reversal.kind != "irreversible":
+                drill = self.drills.state(action=request.action, max_age=candidate.drills.max_age)
+            facts = Facts(segment=segment, blockers=blockers, budget=budget, drill=drill)
+            return decide(candidate, typed, facts, today=today)
+        except CxgovError as err:
+            if err.exit_code != 2:
+                raise
+            return _deny("2-bad-params", str(err), version=candidate.version)
 
     @activity.defn(name="release_budget")
     def release_budget(self, action_id: str) -> bool:

@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import prepare_request
 from cxgov.commands import artifacts
+from cxgov.commands import charter as charter_commands
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
 from cxgov.commands.common import DENIED_EXIT, JsonOpt, command, emit, first_line, run_async, settings
@@ -38,7 +39,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 charter_app = typer.Typer(
-    help="Check the charter: the signed, written source of who may do what.", no_args_is_help=True
+    help="The charter, the signed, written source of who may do what: check it, sign it, see its history and "
+    "what changed, try a candidate in shadow.",
+    no_args_is_help=True,
 )
 app.add_typer(charter_app, name="charter")
 app.add_typer(audit_app, name="audit")
@@ -364,6 +367,10 @@ def demo() -> None:
         raise typer.Exit(1)
 
 
+charter_app.command("history")(charter_commands.charter_history)
+charter_app.command("diff")(charter_commands.charter_diff)
+charter_app.command("sign")(charter_commands.charter_sign)
+charter_app.command("shadow")(charter_commands.charter_shadow)
 app.command()(governance.questions)
 app.command()(governance.gaps)
 app.command()(artifacts.diagram)

@@ -32,6 +32,7 @@ def action_json(state: ActionState, *, full: bool = False) -> dict[str, Any]:
         body["approvals"] = [record.model_dump(mode="json") for record in state.approvals]
         body["steps"] = [step.model_dump(mode="json") for step in state.steps]
         body["digest"] = state.digest
+        body["charter_sha256"] = decision.charter_sha256 if decision is not None else None
         body["reversal"] = state.reversal
     return body
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,9 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
-from cxgov.charter import Charter, CharterCache, load_charter
+from cxgov.charter import Charter, CharterCache, LoadedCharter, read_charter
+from cxgov.charter.registry import CharterRefused
+from cxgov.charter.shadow import ShadowGate, ShadowLedger
 from cxgov.client import CxgovClient, connect
 from cxgov.connectors import Systems, default_systems, load_systems
 from cxgov.errors import BadRequest, BindingError, CxgovError, Unavailable
@@ -223,6 +227,58 @@ def issue_local_keys(settings: Settings, charter: Charter, keys: KeyStore) -> tu
     return issued, kept
 
 
+def worker_identity(settings: Settings) -> str:
+    """`host/pid/task queue`: which worker loaded a charter, in the charter history."""
+    return f"{socket.gethostname()}/{os.getpid()}/{settings.task_queue}"
+
+
+def admit_charter(
+    settings: Settings, loaded: LoadedCharter, *, embedded: bool, say: Callable[[str], None]
+) -> Callable[[LoadedCharter], None]:
+    """Check the charter before the worker connects to anything; the check for every later reload.
+
+    A production worker (`cxgov worker`) refuses a charter whose declared sign-offs are not signed by the named
+    people (`cxgov charter sign`), or whose version does not increase. The embedded stack (`cxgov up`), whose
+    operator holds every local key anyway, signs the declared sign-offs itself first, and says so.
+
+    Raises:
+        CharterRefused: One line per problem, each naming the function, the person and the command to run.
+    """
+    from cxgov.charter.registry import EMBEDDED_SIGNER, CharterRegistry
+
+    path = str(settings.charter_path)
+    registry = CharterRegistry(settings.audit_url)
+    try:
+        if embedded:
+            signed = registry.sign_declared(loaded, via=EMBEDDED_SIGNER, now=datetime.now(UTC))
+            if signed:
+                names = ", ".join(f"{s.function} ({s.person})" for s in signed)
+                say(
+                    f"charter sign-offs    signed now by the embedded operator for {names}; "
+                    "a production worker (`cxgov worker`) needs each person's own `cxgov charter sign`"
+                )
+        problems = registry.problems(loaded, path=path)
+    finally:
+        registry.close()
+    if problems:
+        raise CharterRefused(problems, path=path)
+    lock = threading.Lock()
+    recorded: set[str] = set()
+
+    def admit(candidate: LoadedCharter) -> None:
+        with lock:
+            if candidate.sha256 in recorded:
+                return  # this worker checked and recorded this exact file already
+            registry = CharterRegistry(settings.audit_url)
+            try:
+                registry.admit(candidate, path=path, worker=worker_identity(settings), now=datetime.now(UTC))
+            finally:
+                registry.close()
+            recorded.add(candidate.sha256)
+
+    return admit
+
+
 async def _start_api(settings: Settings, client: Client) -> ApiServer:
     """The HTTP API beside the embedded worker, on CXGOV_HTTP_ADDRESS."""
     from cxgov.api.serve import ApiServer, gate_for
@@ -249,10 +305,12 @@ async def serve(
     With `schedules`, the audit schedules and the drill schedules are reconciled with the charter at start;
     with the embedded server, every drill also runs once at start, so a fresh stack earns autonomy quickly.
     """
-    charter: Charter = load_charter(settings.charter_path)
+    loaded = read_charter(settings.charter_path)
+    charter: Charter = loaded.charter
     systems = open_systems(settings, charter, seed=seed)
     try:
         notifier = open_notifier(settings)
+        admit = admit_charter(settings, loaded, embedded=embedded_server, say=say)
     except CxgovError:
         systems.close()
         raise
@@ -285,16 +343,22 @@ async def serve(
             drill_workspace=settings.home / "drills",
             budgets=budgets,
             notifier=notifier,
+            shadow=ShadowGate(ShadowLedger(settings.audit_url)),
+            admit=admit,
         )
         if server is not None:
             say(f"Temporal dev server  {settings.temporal_address}  (history in {settings.home / 'temporal.db'})")
             say(f"Temporal UI          {settings.ui_address}")
-        say(f"charter              {charter.charter} v{charter.version} ({settings.charter_path})")
+        say(
+            f"charter              {charter.charter} v{charter.version} ({settings.charter_path}, "
+            f"sha256 {loaded.sha256[:12]})"
+        )
         for line in systems.describe():
             say(f"systems of record    {line}")
         say(f"audit archive        {shown_url(settings.audit_url)}")
         say(f"notifications        {notifications_line(settings, notifier)}")
         async with worker:
+            admit(loaded)  # recorded as loaded by this worker, now that it runs
             if server is not None:
                 await set_retention(client, namespace=settings.namespace, days=NAMESPACE_RETENTION_DAYS)
                 say(f"namespace retention  {NAMESPACE_RETENTION_DAYS} days ({settings.namespace})")

@@ -55,6 +55,8 @@ class Decision(BaseModel):
     gap: bool = False
     """True only when no rule of the charter covers the request."""
     charter_version: int | None = None
+    charter_sha256: str | None = None
+    """The sha256 of the exact charter file that decided (None in histories from before it was recorded)."""
 
 
 class Assertion(BaseModel):

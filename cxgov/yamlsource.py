@@ -38,6 +38,11 @@ class YamlSource:
         self._lines: dict[Loc, int] | None = None
 
     @property
+    def text(self) -> str:
+        """The document's text exactly as read."""
+        return self._text
+
+    @property
     def lines(self) -> dict[Loc, int]:
         """(key, index, ...) -> 1-based line, for every key and list item of the document."""
         if self._lines is None:
@@ -144,6 +149,13 @@ def load_yaml(path: Path, error_type: type[SourceError]) -> YamlSource:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise error_type(f"is not UTF-8 text (byte {err.start})", path=shown) from None
+    return parse_yaml(text, shown=shown, error_type=error_type)
+
+
+def parse_yaml(text: str, *, shown: str, error_type: type[SourceError]) -> YamlSource:
+    """Parse YAML `text` read from `shown` (a file name, or where the text came from); errors name it."""
+    if len(text.encode()) > MAX_SOURCE_BYTES:
+        raise error_type(f"is {len(text.encode())} bytes; the limit is {MAX_SOURCE_BYTES}", path=shown)
     try:
         document = _fast_yaml().load(text)
     except MarkedYAMLError as err:

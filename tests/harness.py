@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import functools
 import json
 import sys
@@ -257,3 +258,16 @@ def in_process(capsys: pytest.CaptureFixture[str]) -> Runner:
         return Outcome(code=code, out=captured.out, err=captured.err)
 
     return run
+
+
+def sign_charter(audit_url: str, path: Path = CHARTER) -> None:
+    """Record every declared sign-off of the charter at `path` as signed by its named person, through the
+    charter registry (what the API does for `cxgov charter sign`), so a `cxgov worker` process will load it."""
+    from cxgov.charter import read_charter
+    from cxgov.charter.registry import CharterRegistry
+
+    registry = CharterRegistry(audit_url)
+    try:
+        registry.sign_declared(read_charter(path), via="test setup (registry)", now=datetime.datetime.now(datetime.UTC))
+    finally:
+        registry.close()

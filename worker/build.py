@@ -17,7 +17,8 @@ from activities import AuthorizeActivities, ConnectorActivities, ReversalActivit
 from activities.drill import DrillActivities
 from activities.notify import NotifyActivities
 from cxgov.budgets import BudgetLedger
-from cxgov.charter import CharterCache
+from cxgov.charter import CharterCache, LoadedCharter
+from cxgov.charter.shadow import ShadowGate
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from workflows.action import ActionWorkflow
@@ -64,6 +65,8 @@ def build_worker(
     trusted_keys: dict[str, str] | None = None,
     seal_secret: bytes | None = None,
     notifier: Notifier | None = None,
+    shadow: ShadowGate | None = None,
+    admit: Callable[[LoadedCharter], None] | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
@@ -78,10 +81,12 @@ def build_worker(
     (rule 0-unauthenticated). `seal_secret` seals each allowed call for the effect activities; workers sharing a
     task queue must share it (a random one per process by default). `notifier` tells people about approvals,
     expiries, failed undos and drills (None: notifications are off; the notify activity does nothing).
+    `shadow` is where a shadow candidate charter is found, decided beside the live one without effect.
+    `admit` checks each charter file the worker loads while running (see `CharterCache`).
     """
     secret = seal_secret or secrets.token_bytes(32)
     now = clock or (lambda: datetime.now(UTC))
-    charters = CharterCache(charter_path)
+    charters = CharterCache(charter_path, admit=admit)
     gate = DrillGate(drills, clock=now) if drills is not None else None
     authorize = AuthorizeActivities(
         charters=charters,
@@ -92,6 +97,7 @@ def build_worker(
         budgets=budgets,
         trusted_keys=trusted_keys,
         seal_secret=secret,
+        shadow=shadow,
     )
     reversal = ReversalActivities(
         client=client,

@@ -32,6 +32,8 @@ TIME_FIELDS: tuple[str, ...] = tuple(
     name for name, info in AuditRecordBase.model_fields.items() if info.annotation in (datetime, datetime | None)
 )
 """The fields holding times, hashed as UTC ISO 8601 with microseconds."""
+OPTIONAL_FIELDS: tuple[str, ...] = ("charter_sha256",)
+"""Fields added after records were first archived: hashed only when set, so older records still verify."""
 
 
 class ChainReport(BaseModel):
@@ -75,6 +77,9 @@ def hash_values(*, seq: int, prev_hash: str, values: Mapping[Any, Any]) -> str:
         values: The record's fields by name, e.g. a database row mapping.
     """
     canonical = {name: values[name] for name in RECORD_FIELDS}
+    for name in OPTIONAL_FIELDS:
+        if canonical[name] is None:
+            del canonical[name]  # added later: a record without it hashes exactly as it did before
     for name in TIME_FIELDS:
         moment = canonical[name]
         if moment is not None:

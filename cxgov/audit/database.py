@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, create_engine, make_url, text
+from sqlalchemy import URL, Connection, Table, create_engine, inspect, make_url, text
 
 from cxgov.errors import BadRequest
 from cxgov.sqlite import sqlite_engines
@@ -51,6 +51,26 @@ def normalize_url(url: str) -> URL:
         "use sqlite:///<file> or postgresql://user:password@host/database",
         field="url",
     )
+
+
+def add_missing_columns(connection: Connection, table: Table) -> list[str]:
+    """Add the nullable columns of `table` that an older database lacks (`create_all` never alters a table).
+
+    Idempotent, and run under the archive's writer lock, so two processes opening one database cannot both
+    add a column. Only nullable columns are ever added: a new field is optional by construction.
+
+    Returns:
+        The names of the columns added.
+    """
+    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    added = []
+    for column in table.columns:
+        if column.name in present or not column.nullable:
+            continue
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+        added.append(column.name)
+    return added
 
 
 def to_db_time(moment: datetime) -> datetime:

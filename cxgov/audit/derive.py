@@ -119,6 +119,7 @@ def _action_records(events: Sequence[HistoryEvent], close: HistoryEvent, base: d
         reasons=_json(decision.reasons if decision else []),
         gap=decision.gap if decision else False,
         charter_version=decision.charter_version if decision else None,
+        charter_sha256=decision.charter_sha256 if decision else None,
         approvals=_json([approval.model_dump(mode="json") for approval in approvals]),
         status=status,
         detail=_json(detail),

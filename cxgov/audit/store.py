@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 
 from cxgov.audit.append import HEAD, HEAD_ID, RECORDS, RUNS, append_chained, existing, insert_run, lock_head
 from cxgov.audit.chain import ChainReport, record_hash, walk_chain
-from cxgov.audit.database import STREAM_BATCH, ArchiveDatabase, from_db_time, to_db_time
+from cxgov.audit.database import STREAM_BATCH, ArchiveDatabase, add_missing_columns, from_db_time, to_db_time
 from cxgov.audit.export import ExportFormat, export_records
 from cxgov.audit.retention import (
     ExpiryReceipt,
@@ -80,6 +80,7 @@ class AuditArchive:
         self._db = ArchiveDatabase(url)
         with self._db.writing() as connection:
             SQLModel.metadata.create_all(connection, tables=[RECORDS, RUNS, HEAD])
+            add_missing_columns(connection, RECORDS)
             lock_head(connection, dialect=self._db.dialect)
 
     def close(self) -> None:

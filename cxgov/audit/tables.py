@@ -43,6 +43,9 @@ class AuditRecordBase(SQLModel):
     """JSON list of the decision's reasons (or the refusal)."""
     gap: bool = False
     charter_version: int | None = None
+    charter_sha256: str | None = Field(default=None, max_length=64)
+    """The sha256 of the charter file that decided; left out of the hash when None, so that records archived
+    before it existed still verify."""
     approvals: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     """JSON list: every approval and denial, with person, role, time, reason, accepted, refusal."""
     status: str | None = Field(default=None, max_length=32)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from cli.clikit import CXGOV, child_env, cxgov_env, run_subprocess
-from harness import CHARTER, Outcome
+from harness import CHARTER, Outcome, sign_charter
 from shopkit import REPO, TOKEN, Shop, stop_process
 from temporalio.testing import WorkflowEnvironment
 
@@ -79,6 +79,7 @@ def start_worker(env: dict[str, str], log: Path) -> list[subprocess.Popen[bytes]
         issue_local_keys(Settings(home=home, charter_path=CHARTER), load_charter(CHARTER), keys)
     finally:
         keys.close()
+    sign_charter(f"sqlite:///{home / 'audit.db'}")  # a production worker loads only a signed charter
     worker = start("worker", env, log, ready=READY)
     try:
         return [worker, start("serve", env, log.with_suffix(".serve.log"), ready="serving; Ctrl-C stops")]

@@ -58,6 +58,7 @@ def test_up_serves_governs_and_stops_cleanly(tmp_path: Path) -> None:
             text = (tmp_path / "up.log").read_text()
         assert f"Temporal UI          http://127.0.0.1:{port + 1000}" in text
         assert "namespace retention  30 days" in text
+        assert "charter sign-offs    signed now by the embedded operator for legal (dana), finance (farid)" in text
         assert "created drill-refund (every 30d)" in text and "created schedule audit-archive" in text
         assert asyncio.run(retention_days(f"127.0.0.1:{port}")) == 30
 

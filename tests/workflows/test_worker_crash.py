@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from action_kit import REFUND_TEE
-from harness import CHARTER, SEED, eventually
+from harness import CHARTER, SEED, eventually, sign_charter
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.client import CxgovClient, governed
@@ -78,6 +78,7 @@ async def test_killed_worker_mid_execute_leaves_exactly_one_refund(
         "CXGOV_ACTIVITY_TIMEOUT": "3",
         "PYTHONUNBUFFERED": "1",
     }
+    sign_charter(f"sqlite:///{home / 'audit.db'}")  # a production worker loads only a signed charter
     # `cxgov worker` trusts the key in its CXGOV_HOME; this client stands in for the HTTP server holding it.
     signer = load_signer(home / "signing.key")
     client = CxgovClient(governed(dev_env.client), task_queue=task_queue, charter_path=CHARTER, signer=signer)

@@ -67,6 +67,13 @@ SIGNED_DECISIONS = "signed-decisions"
 """Patch: an approve or deny counts only with the front door's signature for the person it names."""
 REFUSAL_DENIES = "execute-refusal-denies"
 """Patch: a refusal at execute (a precondition found false, nothing changed) ends the action denied."""
+PATCHES_AT_START = "patches-at-start"
+"""Patch: NOTIFY and REFUSAL_DENIES are decided once, in the first activation, not where they first apply.
+
+A patch marker is only seen on replay within its own workflow task, and the task that runs the code after the
+authorize local activity is not fixed: when the worker completes the first task with only the local activity's
+marker (it does under load), the original run decides the patch in the second task and a replay in the first,
+and the replay fails as nondeterministic. The first activation is always the first task."""
 
 
 def identity_attributes(request: ActionRequest) -> TypedSearchAttributes:
@@ -97,9 +104,11 @@ class ActionWorkflow:
         self._budget_reserved = False
         self._trusted: dict[str, str] = {}
         self._summary = ""
+        self._patched_at_start = False
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
+        self._patched_at_start = workflow.patched(PATCHES_AT_START)
         malformed = request_problem(request, workflow_id=workflow.info().workflow_id)
         if malformed is not None and workflow.patched(CHECKED_REQUESTS):
             # Checked here too, not only by clients: whoever started it, nothing oversized reaches search
@@ -243,7 +252,7 @@ class ActionWorkflow:
                 raise ApplicationError(f"verify failed: {verified.summary}", type="VerifyFailed", non_retryable=True)
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             executed = any(step.step == "execute" for step in state.steps)
-            if not executed and _refused(err) and workflow.patched(REFUSAL_DENIES):
+            if not executed and _refused(err) and self._applies(REFUSAL_DENIES):
                 # The system of record refused the effect and changed nothing: the facts changed since the
                 # decision (a slot filled up while the request waited). A denial with the fresh reason, not a failure.
                 self._step("execute", False, _cause(err))
@@ -304,8 +313,12 @@ class ActionWorkflow:
     async def _tell(self, notice: Notice) -> None:
         """Start telling people (approval requested, escalated, expired, compensation failed), without waiting
         for delivery: a notification never holds up the action."""
-        if workflow.patched(NOTIFY):
+        if self._applies(NOTIFY):
             await tell(notice)
+
+    def _applies(self, patch: str) -> bool:
+        """Whether this run has `patch` (see PATCHES_AT_START: runs started before it decide where they use it)."""
+        return self._patched_at_start or workflow.patched(patch)
 
     def _set_status(self, status: Status, *, upsert: bool = True) -> None:
         self._state.status = status

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
 from cxgov.budgets import BudgetLedger
@@ -15,7 +16,9 @@ from cxgov.charter.shadow import ShadowGate
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate
 from cxgov.errors import CxgovError, SystemUnavailable
-from cxgov.identity.signing import action_payload, seal, verify
+from cxgov.identity.signing import action_payload, override_payload, seal, verify
+from cxgov.killswitch import FreezeBook
+from cxgov.overrides import OVERRIDE_RULE, grant_refusal, overridden
 from cxgov.policy import BudgetState, Facts, decide, digest, screen
 from cxgov.wire import (
     ActionRequest,
@@ -48,8 +51,11 @@ class AuthorizeActivities:
         trusted_keys: dict[str, str] | None = None,
         seal_secret: bytes = b"",
         shadow: ShadowGate | None = None,
+        freezes: FreezeBook | None = None,
     ) -> None:
         self.charters = charters
+        self.freezes = freezes
+        """The kill switch, read before every decision (rule 0-frozen); None leaves freezes out (tests only)."""
         self.shadow = shadow
         """The shadow candidate, decided beside the live charter without effect; None leaves shadow mode out."""
         self.trusted_keys = dict(trusted_keys or {})
@@ -79,7 +85,7 @@ class AuthorizeActivities:
         gathered: list[tuple[Facts, tuple[str, ...]]] = []
         result = self._authorize(request, loaded.charter, gathered)
         result.decision = result.decision.model_copy(update={"charter_sha256": loaded.sha256})
-        if self.shadow is not None and result.decision.rule != "0-unauthenticated":
+        if self.shadow is not None and result.decision.rule not in ("0-unauthenticated", "0-frozen"):
             self._shadow(request, result.decision, gathered)
         return result
 
@@ -95,6 +101,9 @@ class AuthorizeActivities:
         if unsigned is not None:
             denial = _deny("0-unauthenticated", f"request refused: {unsigned}", version=charter.version)
             return self._result(request, denial, charter=charter)
+        frozen = self._frozen(request, charter)
+        if frozen is not None:
+            return self._result(request, frozen, charter=charter)
         now = self.clock()
         today = now.date()
         reserved = False
@@ -123,8 +132,12 @@ class AuthorizeActivities:
             gathered.append((facts, tuple(definition.preconditions)))
             typed = request.model_copy(update={"params": screened.params})
             decision = decide(charter, typed, facts, today=today)
+            if request.override is not None:
+                decision = self._override(typed, charter, decision, blocked=bool(facts.blockers))
             budget = screened.grant.budget
-            if self.budgets is not None and budget is not None and decision.outcome != Outcome.DENY:
+            # An override acts outside the grant's budget: nothing is reserved, and nothing is released after.
+            metered = decision.outcome != Outcome.DENY and decision.rule != OVERRIDE_RULE
+            if self.budgets is not None and budget is not None and metered:
                 exhausted = self.budgets.reserve(
                     action_id=request.action_id,
                     actor=request.actor,
@@ -157,6 +170,38 @@ class AuthorizeActivities:
             result.seal = seal(self.seal_secret, call)
         result.budget_reserved = reserved
         return result
+
+    def _frozen(self, request: ActionRequest, charter: Charter) -> Decision | None:
+        """The 0-frozen denial when a freeze covers the request; fails closed when the freezes cannot be read."""
+        if self.freezes is None:
+            return None
+        try:
+            freeze = self.freezes.covering(actor=request.actor, action=request.action)
+        except SQLAlchemyError as err:
+            if activity.info().attempt < UNAVAILABLE_ATTEMPTS:
+                raise SystemUnavailable(f"the kill switch cannot be read: {type(err).__name__}") from None
+            reason = f"the kill switch cannot be read ({type(err).__name__}): denied until it can be"
+            return _deny("0-kill-switch-unknown", reason, version=charter.version)
+        return None if freeze is None else _deny("0-frozen", freeze.sentence(), version=charter.version)
+
+    def _override(self, request: ActionRequest, charter: Charter, decision: Decision, *, blocked: bool) -> Decision:
+        """A break-glass request: the person's signed grant turns an overridable deny into an allow (0-override)."""
+        grant = request.override
+        assert grant is not None
+        payload = override_payload(
+            action_id=request.action_id, of_action=grant.of_action, person=grant.person, reason=grant.reason
+        )
+        unsigned = verify(grant.assertion, payload, principal=grant.person, trusted=self.trusted_keys)
+        if unsigned is not None:
+            return _deny("0-unauthenticated", f"override refused: {unsigned}", version=charter.version)
+        if decision.outcome != Outcome.DENY:
+            note = f"the override by {grant.person} was not needed: decided as any request"
+            return decision.model_copy(update={"reasons": [*decision.reasons, note]})
+        refusal = grant_refusal(charter, request, decision, person=grant.person, blocked=blocked)
+        if refusal is not None:
+            note = f"the override by {grant.person} does not apply: {refusal}"
+            return decision.model_copy(update={"reasons": [*decision.reasons, note]})
+        return overridden(decision, person=grant.person, reason=grant.reason)
 
     def _shadow(self, request: ActionRequest, live: Decision, gathered: list[tuple[Facts, tuple[str, ...]]]) -> None:
         """Decide `request` against the shadow candidate too and record both decisions. Nothing here can change
@@ -222,6 +267,16 @@ class AuthorizeActivities:
             if err.exit_code != 2:
                 raise
             return _deny("2-bad-params", str(err), version=candidate.version)
+
+    @activity.defn(name="frozen")
+    def frozen(self, request: ActionRequest) -> Decision | None:
+        """Read the kill switch again for an approved action, just before it executes: a freeze set while it
+        waited denies it (0-frozen). Unreadable freezes fail closed, as for a decision."""
+        try:
+            charter = self.charters.get()
+        except CxgovError as err:
+            return _deny("0-charter-unavailable", f"the charter does not load: {err}")
+        return self._frozen(request, charter)
 
     @activity.defn(name="release_budget")
     def release_budget(self, action_id: str) -> bool:

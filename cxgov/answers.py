@@ -88,6 +88,16 @@ class Drill(_Answer):
     stale_reason: str | None
     while_overdue: str | None
     """What an overdue drill does to requests: they escalate, or are denied when there is no ladder."""
+    signoff: str = "not signed by a named human"
+    """`tested DATE, signed by NAME` (the newest signature that meets the 90-day bar), or `not signed by a named
+    human`."""
+    signed_by: str | None = None
+    """Who signed: a member of the reversal owner role, of a drill that passed within the last 90 days."""
+    signed_at: datetime | None = None
+    signed_drill: str | None = None
+    """The drill id that was signed."""
+    signed_drill_finished: datetime | None = None
+    """When the signed drill finished (the DATE of `tested DATE`)."""
 
 
 class Reversibility(_Answer):

@@ -17,7 +17,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import prepare_request
-from cxgov.commands import artifacts
+from cxgov.commands import artifacts, interventions
 from cxgov.commands import charter as charter_commands
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
@@ -375,6 +375,13 @@ app.command()(governance.questions)
 app.command()(governance.gaps)
 app.command()(artifacts.diagram)
 app.command()(artifacts.review)
+
+
+app.add_typer(interventions.overrides_app, name="overrides")
+app.command("freeze")(interventions.freeze)
+app.command("unfreeze")(interventions.unfreeze)
+app.command("freezes")(interventions.freezes)
+app.command("override")(interventions.override)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -209,7 +209,7 @@ class CxgovClient:
         client = await connect(settings, tracer=tracer)
         return cls(client, task_queue=settings.task_queue, charter_path=settings.charter_path, signer=signer)
 
-    def _sign(self, payload: dict[str, Any], *, principal: str) -> Assertion | None:
+    def sign(self, payload: dict[str, Any], *, principal: str) -> Assertion | None:
         if self.signer is None:
             return None
         return self.signer.sign(payload, principal=principal, at=datetime.now(UTC))
@@ -240,7 +240,7 @@ class CxgovClient:
     async def start(self, request: ActionRequest) -> WorkflowHandle[ActionWorkflow, ActionState]:
         """Start the action workflow, signed for its actor; starting the same action id again joins the first."""
         if request.assertion is None:
-            assertion = self._sign(action_payload(request), principal=request.actor)
+            assertion = self.sign(action_payload(request), principal=request.actor)
             request = request.model_copy(update={"assertion": assertion})
         try:
             return await self.client.start_workflow(
@@ -337,7 +337,7 @@ class CxgovClient:
         check_action_id(action_id)
         payload = decision_payload(verdict="reverse", action_id=action_id, person=person, reason=reason, digest="")
         request = ReversalRequest(
-            action_id=action_id, person=person, reason=reason, assertion=self._sign(payload, principal=person)
+            action_id=action_id, person=person, reason=reason, assertion=self.sign(payload, principal=person)
         )
         workflow_id = reversal_id(action_id)
         try:
@@ -454,7 +454,7 @@ class CxgovClient:
         digest = digest or state.digest
         payload = decision_payload(verdict=verdict, action_id=action_id, person=person, reason=reason, digest=digest)
         attempt = ApprovalInput(
-            person=person, reason=reason, digest=digest, assertion=self._sign(payload, principal=person)
+            person=person, reason=reason, digest=digest, assertion=self.sign(payload, principal=person)
         )
         # The id makes a retry of this attempt at this ladder step idempotent; the same words at a later step
         # are a new attempt (a person refused before their step may ask again once it starts).

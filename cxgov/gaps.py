@@ -1,8 +1,10 @@
 """Governance gaps: what the charter and the running system do not cover, or no longer prove.
 
 Requests no rule covered (from the audit archive), charter gaps (`charter check`), reversal drills that are
-overdue or failing (from the drill ledger), actors whose recertification is overdue, an archive that lags
-Temporal by more than half the retention, and notifications that reached nobody. Gaps are findings, not errors.
+overdue or failing (from the drill ledger), reversible actions whose undo no named human of the reversal owner
+role signed within the last 90 days (`cxgov drills sign`), actors whose recertification is overdue, an archive
+that lags Temporal by more than half the retention, and notifications that reached nobody. Gaps are findings,
+not errors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from pydantic import BaseModel, ConfigDict
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, charter_gaps
 from cxgov.drills.ledger import ActionDrills, DrillLedger
+from cxgov.drills.signatures import SIGNATURE_MAX_AGE, DrillSignatures
+from cxgov.killswitch import Freeze
 from cxgov.notify.models import NoticeFailure
+from cxgov.overrides import Override
 from cxgov.questions import drill_answer
 
 RECERTIFICATION = "recertification-overdue"
@@ -67,6 +72,24 @@ class DrillFinding(_Finding):
     consequence: str
 
 
+class UnsignedDrill(_Finding):
+    """A reversible action whose undo no named human vouched for: no signature, by an active member of its reversal
+    owner role, of a drill that passed within the last 90 days (`SIGNATURE_MAX_AGE`)."""
+
+    action: str
+    owner: str | None
+    """The reversal owner role, whose members sign; None: nobody can sign (the action has no owner role)."""
+    owner_people: list[str]
+    """The role's active members: who can close the gap."""
+    last_pass: datetime | None
+    """When the action's latest passing drill finished (what a signature would sign); None: never passed."""
+    last_signed_at: datetime | None
+    """The newest signature of any drill of the action, counted or not; None: never signed."""
+    last_signed_by: str | None
+    because: str
+    """One sentence: why no signature counts now, and what closes the gap."""
+
+
 class RecertificationFinding(_Finding):
     actor: str
     kind: str
@@ -94,19 +117,26 @@ class GapReport(_Finding):
     charter_gaps: list[CharterFinding]
     drills: list[DrillFinding]
     recertification: list[RecertificationFinding]
+    unsigned_drills: list[UnsignedDrill] = []
+    """Reversible actions without a signature, by a member of the reversal owner role, within 90 days."""
     archive_lag: ArchiveLag | None
     notes: list[str]
     untold: list[NoticeFailure] = []
     """Notices that reached nobody on some target (no route, a channel refused, a timeout): nobody was told."""
     notifications_off: bool = False
     """No notification file: nobody is told anything (approvers learn of approvals only by looking)."""
+    frozen: list[Freeze] = []
+    """Freezes in force: every request of the scope is denied until a person in the freeze roles unfreezes."""
+    unreviewed_overrides: list[Override] = []
+    """Break-glass overrides nobody other than their maker has reviewed yet (`cxgov overrides review`)."""
 
     @property
     def findings(self) -> int:
         """How many gaps were found (an archive lag counts only when it is a gap)."""
         lag = 1 if self.archive_lag is not None and self.archive_lag.gap else 0
         found = len(self.requests) + len(self.unauthenticated) + len(self.charter_gaps) + len(self.drills)
-        return found + len(self.recertification) + lag + len(self.untold)
+        found += len(self.recertification) + lag + len(self.untold) + len(self.unsigned_drills)
+        return found + len(self.frozen) + len(self.unreviewed_overrides)
 
 
 def gap_requests(archive: AuditArchive, *, rule: str | None = None) -> list[GapRequests]:
@@ -156,6 +186,50 @@ def drill_findings(charter: Charter, ledger: DrillLedger | None, *, now: datetim
     return found
 
 
+def unsigned_drill_findings(
+    charter: Charter, ledger: DrillLedger | None, signatures: DrillSignatures | None, *, now: datetime
+) -> list[UnsignedDrill]:
+    """Reversible actions without a counted signature: none by an active member of the reversal owner role of a
+    drill that finished within SIGNATURE_MAX_AGE (no ledger or no signatures yet: every reversible action)."""
+    found = []
+    days = f"{SIGNATURE_MAX_AGE.days}d"
+    for action in charter.drilled_actions():
+        if signatures is not None and signatures.current(charter=charter, action=action, now=now) is not None:
+            continue
+        owner = charter.actions[action].reversal.owner
+        members = charter.active_members(owner) if owner is not None else []
+        last_pass = ledger.drills(action=action).last_pass if ledger is not None else None
+        newest = signatures.signatures(action=action)[:1] if signatures is not None else []
+        signed = newest[0] if newest else None
+        close = f"a member of {owner} ({', '.join(members) or 'nobody'}) signs with `cxgov drills sign {action}`"
+        if owner is None:
+            because = f"{action} has no reversal owner role, so no named human can sign its drills (a charter gap)"
+        elif not members:
+            because = f"{owner}, the reversal owner role of {action}, has no active member to sign its drills"
+        elif last_pass is None:
+            because = f"no drill of {action} has passed, so there is nothing to sign: run `cxgov drills run {action}`"
+        elif now - last_pass.finished > SIGNATURE_MAX_AGE:
+            because = f"the last pass of {action} is older than {days}: run `cxgov drills run {action}`, then {close}"
+        elif signed is None:
+            because = f"no named human signed a drill of {action}: {close}"
+        elif signed.person not in members:
+            because = f"{signed.person}, who signed last, is no longer an active member of {owner}: {close}"
+        else:
+            because = f"the last signed drill of {action} is older than {days}: {close}"
+        found.append(
+            UnsignedDrill(
+                action=action,
+                owner=owner,
+                owner_people=members,
+                last_pass=last_pass.finished if last_pass is not None else None,
+                last_signed_at=signed.signed_at if signed is not None else None,
+                last_signed_by=signed.person if signed is not None else None,
+                because=because,
+            )
+        )
+    return found
+
+
 def recertification_findings(charter: Charter, *, now: datetime) -> list[RecertificationFinding]:
     """Actors whose recertification date has passed: every request they make is denied."""
     today = now.date()
@@ -193,14 +267,17 @@ def gap_report(
     notes: list[str] | None = None,
     untold: list[NoticeFailure] | None = None,
     notifications_off: bool = False,
+    signatures: DrillSignatures | None = None,
 ) -> GapReport:
-    """Every gap, from the charter, the archive (None: no archive yet), the ledger and the archive's lag.
+    """Every gap, from the charter, the archive (None: no archive yet), the ledger, the drill signatures and the
+    archive's lag.
 
     Args:
         lag: `archive_lag` (age of the oldest unarchived closed workflow, how many), or None when Temporal
             was not asked (`notes` say why).
         notes: What could not be checked, and why.
         untold: Notices not delivered to some target (from the notification ledger).
+        signatures: The drill signatures (None: none yet, so every reversible action is unsigned).
     """
     notes = list(notes or [])
     if archive is None:
@@ -218,6 +295,7 @@ def gap_report(
         ],
         drills=drill_findings(charter, ledger, now=now),
         recertification=recertification_findings(charter, now=now),
+        unsigned_drills=unsigned_drill_findings(charter, ledger, signatures, now=now),
         archive_lag=archive_lag_finding(charter, lag=lag[0], unarchived=lag[1]) if lag is not None else None,
         notes=notes,
         untold=list(untold or []),

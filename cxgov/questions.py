@@ -1,13 +1,14 @@
 """The three governance questions, answered for every action every actor may take.
 
-Scope (was it allowed, and who signed that off), Reversibility (can it be undone, by whom, and when did the
-undo last pass a drill), Auditability (where the attributed record is, how to pull it, how long it is kept).
-Every answer is read from the charter, the drill ledger and the audit archive; nothing is guessed, and
-Temporal need not be reachable.
+Scope (was it allowed, and who signed that off), Reversibility (can it be undone, by whom, when did the
+undo last pass a drill, and which named human signed that drill), Auditability (where the attributed record is,
+how to pull it, how long it is kept). Every answer is read from the charter, the drill ledger, the drill
+signatures and the audit archive; nothing is guessed, and Temporal need not be reachable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,7 +32,9 @@ from cxgov.charter import Charter, Grant
 from cxgov.charter.models import format_duration
 from cxgov.drills import drill_schedule_id
 from cxgov.drills.ledger import ActionDrills, DrillLedger, stale_reason
+from cxgov.drills.signatures import DrillSignaturePublic, DrillSignatures, signoff_text
 from cxgov.errors import BadRequest
+from cxgov.killswitch import Freeze
 from cxgov.settings import Settings, shown_url
 
 PRECONDITION_MEANING = "checked in the system of record when deciding, and again with the effect"
@@ -110,8 +113,11 @@ def ladder_of(charter: Charter, action: str) -> Ladder | None:
     return Ladder(steps=steps, step_timeout=format_duration(approval.step_timeout), on_timeout=approval.on_timeout)
 
 
-def drill_answer(charter: Charter, action: str, drills: ActionDrills, *, now: datetime) -> Drill:
-    """The drill answer of one reversible action, from its ledger record."""
+def drill_answer(
+    charter: Charter, action: str, drills: ActionDrills, *, now: datetime, signed: DrillSignaturePublic | None = None
+) -> Drill:
+    """The drill answer of one reversible action, from its ledger record and the signature that meets the bar
+    (`cxgov.drills.signatures.counted`; None: not signed by a named human)."""
     latest, last_pass = drills.latest, drills.last_pass
     stale = stale_reason(drills, max_age=charter.drills.max_age, now=now)
     because = while_overdue = None
@@ -138,7 +144,17 @@ def drill_answer(charter: Charter, action: str, drills: ActionDrills, *, now: da
         overdue_because=because,
         stale_reason=stale,
         while_overdue=while_overdue,
+        signoff=signoff_text(signed),
+        signed_by=signed.person if signed is not None else None,
+        signed_at=signed.signed_at if signed is not None else None,
+        signed_drill=signed.drill_id if signed is not None else None,
+        signed_drill_finished=signed.drill_finished if signed is not None else None,
     )
+
+
+def _frozen(freezes: Sequence[Freeze], actor: str, action: str) -> str | None:
+    found = next((f for f in freezes if f.scope.covers(actor=actor, action=action)), None)
+    return found.sentence() if found is not None else None
 
 
 def _scope(charter: Charter, action: str, grant: Grant, *, denied: str | None) -> Scope:
@@ -205,10 +221,13 @@ def answer_questions(
     archive: AuditArchive | None,
     now: datetime,
     actor: str | None = None,
+    signatures: DrillSignatures | None = None,
+    freezes: Sequence[Freeze] = (),
 ) -> GovernanceAnswers:
     """Answer Scope, Reversibility and Auditability for every action of every actor (or of `actor`).
 
-    Reads the ledger once per drilled action and the archive with two counts per (actor, action).
+    Reads the ledger and the drill signatures once per drilled action and the archive with two counts per
+    (actor, action).
 
     Args:
         trail: Where the trail lives (namespace, addresses, archive URL).
@@ -216,6 +235,8 @@ def answer_questions(
         archive: The audit archive; None when there is none yet (no counts: "no records yet").
         now: The moment answered for: recertification and drill age are judged by it.
         actor: Only this actor or person.
+        signatures: The drill signatures; None when there are none yet (every drill reads as not signed).
+        freezes: The freezes in force: a frozen actor or action answers Scope with the freeze.
 
     Raises:
         BadRequest: `actor` is neither an actor nor a person of the charter.
@@ -232,11 +253,15 @@ def answer_questions(
     answers = []
     for name in names:
         denied = actor_denial(charter, name, today=now.date())
+        whole = next((f for f in freezes if f.scope.kind == "all" or f.scope.name == name), None)
+        if denied is None and whole is not None and whole.scope.kind != "action":
+            denied = whole.sentence()
         actions = []
         for action, grant in grants_of(charter, name):
             if action not in drills and charter.actions[action].reversal.kind != "irreversible":
                 record = ledger.drills(action=action) if ledger is not None else ActionDrills(action, None, None)
-                drills[action] = drill_answer(charter, action, record, now=now)
+                signed = signatures.current(charter=charter, action=action, now=now) if signatures else None
+                drills[action] = drill_answer(charter, action, record, now=now, signed=signed)
             counts = None
             if archive is not None:
                 counts = (
@@ -247,7 +272,7 @@ def answer_questions(
                 ActionAnswer(
                     action=action,
                     summary=charter.actions[action].summary,
-                    scope=_scope(charter, action, grant, denied=denied),
+                    scope=_scope(charter, action, grant, denied=denied or _frozen(freezes, name, action)),
                     reversibility=_reversibility(charter, action, drills.get(action)),
                     auditability=_auditability(charter, name, action, trail, counts),
                 )

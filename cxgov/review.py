@@ -30,9 +30,9 @@ from cxgov.errors import BadRequest
 _QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 GAP_STILL_OPEN_DAYS = 30
 """A gap group requested within this many days of the quarter's end counts as still open."""
-INTERVENTION_KINDS = ("override", "freeze", "unfreeze")
-"""Audit record kinds of break-glass overrides and kill-switch freezes (queried by kind: they appear here once
-those commands archive them)."""
+INTERVENTION_KINDS = ("override", "override_reviewed", "frozen", "unfrozen")
+"""Audit record kinds of break-glass overrides (and their reviews) and of the kill switch (cxgov.overrides,
+cxgov.killswitch)."""
 BREAK_STATUSES = {"compensated": "compensated", "compensation_failed": "compensation failed"}
 FAILED_REVERSAL_STATUSES = frozenset({"reversal_failed", "failed"})
 NOT_CERTIFIED_RULE = "3-actor-not-certified"
@@ -359,11 +359,14 @@ def _granted(charter: Charter, *, actor: str, action: str) -> bool:
 
 
 def interventions(archive: AuditArchive, *, quarter: Quarter) -> list[Intervention]:
-    """Overrides, freezes and unfreezes recorded in the quarter, by kind (none until those commands archive them)."""
+    """Overrides, their reviews, freezes and unfreezes recorded in the quarter, in time order."""
     found = []
     for kind in INTERVENTION_KINDS:
         for record in archive.query(kind=kind, since=quarter.start, until=quarter.end):
-            scope = " ".join(part for part in (record.action_id, record.action, record.customer) if part) or "all"
+            if kind in ("frozen", "unfrozen"):
+                scope = str(json.loads(record.detail).get("scope", "?")).replace(":", " ")
+            else:
+                scope = " ".join(part for part in (record.action_id, record.action, record.customer) if part)
             found.append(Intervention(kind, record.time, record.actor or "?", scope, record.reason or ""))
     return sorted(found, key=lambda item: item.at)
 

@@ -324,6 +324,7 @@ async def serve(
         from cxgov.audit.store import AuditArchive
         from cxgov.budgets import BudgetLedger
         from cxgov.drills.ledger import DrillLedger
+        from cxgov.killswitch import FreezeBook
 
         archive = AuditArchive(settings.audit_url)
         drills = DrillLedger(settings.audit_url)
@@ -344,6 +345,7 @@ async def serve(
             budgets=budgets,
             notifier=notifier,
             shadow=ShadowGate(ShadowLedger(settings.audit_url)),
+            freezes=FreezeBook(settings.audit_url),
             admit=admit,
         )
         if server is not None:

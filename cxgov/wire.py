@@ -69,6 +69,17 @@ class Assertion(BaseModel):
     """base64 Ed25519 signature over the canonical request (see `cxgov.identity.signing`)."""
 
 
+class OverrideGrant(BaseModel):
+    """A person's break-glass for one denied action, carried by the request that re-runs it."""
+
+    of_action: str
+    """The denied action this request re-runs."""
+    person: str
+    reason: str
+    assertion: Assertion | None = None
+    """The front door's signature that `person` (proven by a credential) granted this override."""
+
+
 class ActionRequest(BaseModel):
     """An actor asks to take one action on behalf of one customer."""
 
@@ -81,6 +92,26 @@ class ActionRequest(BaseModel):
     params: dict[str, ParamValue] = Field(default_factory=dict)
     assertion: Assertion | None = None
     """The front door's signature; a request without a valid one is denied (rule 0-unauthenticated)."""
+    override: OverrideGrant | None = None
+    """Break-glass: a person in the charter's override roles lets this request proceed past a denial (set only
+    by the front door's `override`, on a copy of the denied request; see cxgov.overrides)."""
+
+
+class FreezeOrder(BaseModel):
+    """The kill switch reaching an action that waits on an approval in the frozen scope."""
+
+    person: str
+    reason: str
+    scope: str
+    """`actor:<name>`, `action:<name>` or `all`."""
+    assertion: Assertion | None = None
+    """The front door's signature that `person` (proven by a credential) set this freeze."""
+
+
+class FreezeResult(BaseModel):
+    applied: bool
+    refusal: str | None = None
+    status: Status
 
 
 class Approver(BaseModel):

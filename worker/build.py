@@ -21,6 +21,7 @@ from cxgov.charter import CharterCache, LoadedCharter
 from cxgov.charter.shadow import ShadowGate
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
+from cxgov.killswitch import FreezeBook
 from workflows.action import ActionWorkflow
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
 from workflows.drill import DrillWatchWorkflow, DrillWorkflow
@@ -66,6 +67,7 @@ def build_worker(
     seal_secret: bytes | None = None,
     notifier: Notifier | None = None,
     shadow: ShadowGate | None = None,
+    freezes: FreezeBook | None = None,
     admit: Callable[[LoadedCharter], None] | None = None,
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
@@ -82,6 +84,8 @@ def build_worker(
     task queue must share it (a random one per process by default). `notifier` tells people about approvals,
     expiries, failed undos and drills (None: notifications are off; the notify activity does nothing).
     `shadow` is where a shadow candidate charter is found, decided beside the live one without effect.
+    `freezes` is the kill switch, read before every decision and again before an approved action executes
+    (None: nothing is ever frozen; production workers always pass it).
     `admit` checks each charter file the worker loads while running (see `CharterCache`).
     """
     secret = seal_secret or secrets.token_bytes(32)
@@ -98,6 +102,7 @@ def build_worker(
         trusted_keys=trusted_keys,
         seal_secret=secret,
         shadow=shadow,
+        freezes=freezes,
     )
     reversal = ReversalActivities(
         client=client,
@@ -113,6 +118,7 @@ def build_worker(
     activities: list[Callable[..., Any]] = [
         authorize.authorize,
         authorize.release_budget,
+        authorize.frozen,
         connector.snapshot,
         connector.execute,
         connector.verify,

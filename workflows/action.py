@@ -19,7 +19,7 @@ from temporalio.common import (
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from cxgov.identity.signing import decision_payload, verify
+    from cxgov.identity.signing import decision_payload, freeze_payload, verify
     from cxgov.notices import approval_notice, compensation_failed_notice, expired_notice
     from cxgov.notify.models import Notice
     from cxgov.policy.params import person_problem, request_problem
@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         ConnectorCall,
         Decision,
         EffectResult,
+        FreezeOrder,
+        FreezeResult,
         Outcome,
         PendingApproval,
         Status,
@@ -74,6 +76,8 @@ A patch marker is only seen on replay within its own workflow task, and the task
 authorize local activity is not fixed: when the worker completes the first task with only the local activity's
 marker (it does under load), the original run decides the patch in the second task and a replay in the first,
 and the replay fails as nondeterministic. The first activation is always the first task."""
+FREEZES = "freezes"
+"""Patch (decided at start): an approved action reads the kill switch again before it executes."""
 
 
 def identity_attributes(request: ActionRequest) -> TypedSearchAttributes:
@@ -105,10 +109,13 @@ class ActionWorkflow:
         self._trusted: dict[str, str] = {}
         self._summary = ""
         self._patched_at_start = False
+        self._checks_freezes = False
+        self._frozen: FreezeOrder | None = None
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
         self._patched_at_start = workflow.patched(PATCHES_AT_START)
+        self._checks_freezes = workflow.patched(FREEZES)
         malformed = request_problem(request, workflow_id=workflow.info().workflow_id)
         if malformed is not None and workflow.patched(CHECKED_REQUESTS):
             # Checked here too, not only by clients: whoever started it, nothing oversized reaches search
@@ -150,12 +157,29 @@ class ActionWorkflow:
             if auth.approval is None:
                 raise ApplicationError("escalated decision without an approval plan", type="PolicyError")
             verdict = await self._ladder(auth.approval)
+            if self._frozen is not None:
+                order = self._frozen
+                return await self._deny_frozen(
+                    f"{_scope_shown(order.scope)} frozen by {order.person} while this waited for approval: "
+                    f"{order.reason}"
+                )
             if verdict is None:
                 state.error = "no approval on any ladder step before its timeout; on_timeout: deny"
                 await self._tell(expired_notice(state, summary=self._summary, owner=auth.requester_owner))
                 return await self._finish(Status.EXPIRED)
             if verdict.verdict == "deny":
                 return await self._finish(Status.DENIED)
+            if self._checks_freezes:
+                frozen: Decision | None = await workflow.execute_local_activity(
+                    "frozen",
+                    request,
+                    result_type=Decision | None,  # type: ignore[arg-type]
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                )
+                if frozen is not None:
+                    state.decision = frozen
+                    return await self._finish(Status.DENIED)
         return await self._execute(auth)
 
     async def _ladder(self, plan: ApprovalPlan) -> ApprovalRecord | None:
@@ -170,7 +194,9 @@ class ActionWorkflow:
             workflow.set_current_details(action_details(self._state))
             await self._tell(approval_notice(self._state, self._state.pending, summary=self._summary))
             try:
-                await workflow.wait_condition(lambda: self._verdict is not None, timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: self._verdict is not None or self._frozen is not None, timeout=timeout
+                )
             except TimeoutError:
                 continue
             break
@@ -269,6 +295,13 @@ class ActionWorkflow:
             return await self._finish(status)
         return await self._finish(Status.COMPLETED)
 
+    async def _deny_frozen(self, reason: str) -> ActionState:
+        self._state.pending = None
+        self._state.decision = Decision(
+            outcome=Outcome.DENY, rule="0-frozen", reasons=[reason], charter_version=self._state.charter_version
+        )
+        return await self._finish(Status.DENIED)
+
     async def _deny_at_execute(self, reason: str) -> ActionState:
         state = self._state
         state.decision = Decision(
@@ -359,6 +392,33 @@ class ActionWorkflow:
     def _validate_deny(self, attempt: ApprovalInput) -> None:
         _well_formed(attempt)
 
+    @workflow.update
+    def freeze(self, order: FreezeOrder) -> FreezeResult:
+        """The kill switch: a freeze of this action's scope ends its wait for approval, denied (0-frozen)."""
+        refusal = self._freeze_refusal(order)
+        if refusal is None:
+            self._frozen = order
+        status = Status.DENIED if refusal is None else self._state.status
+        return FreezeResult(applied=refusal is None, refusal=refusal, status=status)
+
+    @freeze.validator
+    def _validate_freeze(self, order: FreezeOrder) -> None:
+        problem = person_problem(order.person, order.reason)
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _freeze_refusal(self, order: FreezeOrder) -> str | None:
+        state = self._state
+        if state.status != Status.AWAITING_APPROVAL or self._verdict is not None or self._frozen is not None:
+            return f"action {state.action_id} is {state.status.value}, not awaiting approval"
+        kind, _, name = order.scope.partition(":")
+        covered = order.scope == "all" or name == (state.request.actor if kind == "actor" else state.request.action)
+        if not covered:
+            return f"the freeze of {_scope_shown(order.scope)} does not cover {state.action_id}"
+        payload = freeze_payload(action_id=state.action_id, scope=order.scope, person=order.person, reason=order.reason)
+        unsigned = verify(order.assertion, payload, principal=order.person, trusted=self._trusted)
+        return None if unsigned is None else f"the freeze in the name of {order.person} is refused: {unsigned}"
+
     def _attempt(self, verdict: Literal["approve", "deny"], attempt: ApprovalInput) -> ApprovalResult:
         refusal = self._refusal(verdict, attempt)
         phase = self._plan.phases[self._phase] if self._plan is not None and self._phase >= 0 else None
@@ -381,7 +441,8 @@ class ActionWorkflow:
 
     def _refusal(self, verdict: str, attempt: ApprovalInput) -> str | None:
         state = self._state
-        if state.status != Status.AWAITING_APPROVAL or self._plan is None or self._phase < 0 or self._verdict:
+        waiting = state.status == Status.AWAITING_APPROVAL and self._verdict is None and self._frozen is None
+        if not waiting or self._plan is None or self._phase < 0:
             return f"action {state.action_id} is {state.status.value}, not awaiting approval"
         phase = self._plan.phases[self._phase]
         people = {approver.person: approver for approver in phase.people}
@@ -415,6 +476,10 @@ class ActionWorkflow:
             shown = "no approve_limit" if limit is None else f"approve_limit {limit}"
             return f"amount {amount} is above {attempt.person}'s {shown}"
         return None
+
+
+def _scope_shown(scope: str) -> str:
+    return "every actor and action" if scope == "all" else scope.replace(":", " ", 1)
 
 
 def _well_formed(attempt: ApprovalInput) -> None:

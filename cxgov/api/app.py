@@ -137,6 +137,7 @@ class _TooLarge(Exception):
 
 def create_app(gate: Gate) -> FastAPI:
     """The API on `gate`'s client, keys and charter."""
+    from cxgov.api import charter_routes, governance_routes
     from cxgov.api.routes import router
 
     app = FastAPI(
@@ -147,6 +148,8 @@ def create_app(gate: Gate) -> FastAPI:
     )
     app.state.gate = gate
     app.include_router(router)
+    app.include_router(charter_routes.router)
+    app.include_router(governance_routes.router)
 
     @app.exception_handler(CxgovError)
     async def _expected(request: Request, err: CxgovError) -> JSONResponse:

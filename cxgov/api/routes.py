@@ -59,11 +59,11 @@ def person(principal: Principal, what: str, *, named: str | None = None) -> str:
     return principal.name
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ActionBody(_Body):
+class ActionBody(Body):
     action: str = Field(max_length=100)
     customer: str = Field(max_length=100)
     channel: str = Field(max_length=100)
@@ -75,7 +75,7 @@ class ActionBody(_Body):
     """Optional, and only ever the caller: the actor is the credential's principal."""
 
 
-class DecisionBody(_Body):
+class DecisionBody(Body):
     reason: str = Field(max_length=2000)
     digest: str | None = Field(default=None, max_length=64)
     wait: float = Field(default=30.0, ge=0, le=MAX_WAIT)
@@ -83,7 +83,7 @@ class DecisionBody(_Body):
     """Optional, and only ever the caller (the CLI's `--as`): a request naming anyone else is refused."""
 
 
-class ReverseBody(_Body):
+class ReverseBody(Body):
     reason: str = Field(max_length=2000)
     person: str | None = Field(default=None, max_length=100)
     """Optional, and only ever the caller."""
@@ -202,9 +202,11 @@ async def audit(
 
 @router.get("/v1/drills", tags=["drills"])
 async def drills(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Per reversible action: cadence, last run and result, last pass, next run, overdue (people only)."""
+    """Per reversible action: cadence, last run and result, last pass, next run, overdue, who signed the last
+    pass and when (people only)."""
     from cxgov.commands.drills import drill_rows
     from cxgov.drills.ledger import DrillLedger
+    from cxgov.drills.signatures import DrillSignatures
     from cxgov.schedules import next_drill_runs
 
     person(principal, "reviewing drills")
@@ -213,9 +215,11 @@ async def drills(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
 
     def rows() -> list[dict[str, Any]]:
         ledger = DrillLedger(gate.settings.audit_url)
+        signatures = DrillSignatures(gate.settings.audit_url)
         try:
-            return drill_rows(charter, ledger, now=datetime.now(UTC), next_runs=next_runs)
+            return drill_rows(charter, ledger, now=datetime.now(UTC), next_runs=next_runs, signatures=signatures)
         finally:
+            signatures.close()
             ledger.close()
 
     return {"drills": jsonable_encoder(await asyncio.to_thread(rows))}
@@ -233,19 +237,59 @@ async def run_drill(action: str, gate: GateDep, principal: CallerDep) -> dict[st
     return result.model_dump(mode="json")
 
 
+class DrillSignatureBody(Body):
+    reason: str = Field(max_length=2000)
+    """What the signer checked; required."""
+    person: str | None = Field(default=None, max_length=100)
+    """Optional, and only ever the caller (the CLI's `--as`)."""
+
+
+@router.post("/v1/drills/{action}/signatures", tags=["drills"])
+async def sign_drill(action: str, body: DrillSignatureBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
+    """Sign the latest passing drill of `action` as the calling person, an active member of its reversal owner
+    role (403 otherwise, and for actor keys); 404 when the action is not reversible; 403 when no drill passed.
+    Signing the same drill again answers the first signature."""
+    from cxgov.drills.ledger import DrillLedger
+    from cxgov.drills.signatures import DrillSignatures
+
+    name = person(principal, "signing a drill", named=body.person)
+    loaded = gate.charters.loaded()
+
+    def sign() -> dict[str, Any]:
+        ledger = DrillLedger(gate.settings.audit_url)
+        signatures = DrillSignatures(gate.settings.audit_url)
+        try:
+            signed = signatures.sign(
+                charter=loaded.charter,
+                ledger=ledger,
+                action=action,
+                person=name,
+                via=principal.via,
+                reason=body.reason,
+                now=datetime.now(UTC),
+                charter_sha256=loaded.sha256,
+            )
+        finally:
+            signatures.close()
+            ledger.close()
+        return signed.model_dump(mode="json")
+
+    return await asyncio.to_thread(sign)
+
+
 @router.get("/v1/questions", tags=["governance"])
 async def questions(
     gate: GateDep, principal: CallerDep, actor: Annotated[str | None, Query(max_length=100)] = None
 ) -> dict[str, Any]:
     """The three governance questions for every action of every actor, or of one (people only)."""
-    from cxgov.commands.questions import sources
+    from cxgov.commands.questions import interventions_of, signed_drills, sources
     from cxgov.questions import Trail, answer_questions
 
     person(principal, "reading the governance answers")
     charter = gate.charters.get()
 
     def answer() -> dict[str, Any]:
-        with sources(gate.settings) as (archive, ledger):
+        with sources(gate.settings) as (archive, ledger), signed_drills(gate.settings) as signatures:
             found = answer_questions(
                 charter,
                 trail=Trail.of(gate.settings),
@@ -253,6 +297,8 @@ async def questions(
                 archive=archive,
                 now=datetime.now(UTC),
                 actor=actor,
+                signatures=signatures,
+                freezes=interventions_of(gate.settings, archive)[0],
             )
         return found.model_dump(mode="json")
 
@@ -375,124 +421,3 @@ async def diagram(gate: GateDep, principal: CallerDep, format: Literal["svg", "m
     text = await asyncio.to_thread(draw)
     media = "image/svg+xml" if format == "svg" else "text/plain; charset=utf-8"
     return Response(text, media_type=media)
-
-
-class CharterTextBody(_Body):
-    text: str = Field(max_length=60_000)
-    """The charter file's text, exactly as on disk: its sha256 is what is signed or run in shadow."""
-    person: str | None = Field(default=None, max_length=100)
-    """Optional, and only ever the caller (the CLI's `--as`)."""
-
-
-class SignatureBody(CharterTextBody):
-    function: str = Field(max_length=100)
-    """The sign-off function (legal, finance, ...) the file names the caller for."""
-
-
-class PersonBody(_Body):
-    person: str | None = Field(default=None, max_length=100)
-
-
-@router.post("/v1/charter/signatures", tags=["charter"])
-async def sign_charter(body: SignatureBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Sign a charter file as the calling person, for a sign-off function the file names them for (403
-    otherwise). The file must load; its sha256 is recorded with the person and the credential that proved them."""
-    from cxgov.charter import charter_from_text
-    from cxgov.charter.registry import CharterRegistry
-
-    name = person(principal, "signing a charter", named=body.person)
-    loaded = charter_from_text(body.text, shown="the charter sent")
-
-    def sign() -> dict[str, Any]:
-        registry = CharterRegistry(gate.settings.audit_url)
-        try:
-            signature = registry.sign(
-                loaded=loaded, function=body.function, person=name, via=principal.via, now=datetime.now(UTC)
-            )
-            signed = {(s.function, s.person) for s in registry.signatures(loaded.sha256)}
-        finally:
-            registry.close()
-        missing = [
-            {"function": s.function, "by": s.by} for s in loaded.charter.signoffs if (s.function, s.by) not in signed
-        ]
-        charter = loaded.charter
-        return {
-            **signature.model_dump(mode="json"),
-            "charter": charter.charter,
-            "version": charter.version,
-            "missing": missing,
-        }
-
-    return await asyncio.to_thread(sign)
-
-
-@router.post("/v1/charter/shadow", tags=["charter"])
-async def start_shadow(body: CharterTextBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Run a candidate charter in shadow (people only): every live request is decided against it too, without
-    enforcing it. The candidate must load; it replaces any candidate already running."""
-    from cxgov.charter import charter_from_text
-    from cxgov.charter.shadow import ShadowLedger
-
-    name = person(principal, "starting a shadow charter", named=body.person)
-    loaded = charter_from_text(body.text, shown="the candidate charter sent")
-
-    def start() -> dict[str, Any]:
-        ledger = ShadowLedger(gate.settings.audit_url)
-        try:
-            return ledger.start(loaded, person=name, now=datetime.now(UTC)).model_dump(mode="json")
-        finally:
-            ledger.close()
-
-    return await asyncio.to_thread(start)
-
-
-@router.post("/v1/charter/shadow/stop", tags=["charter"])
-async def stop_shadow(body: PersonBody, gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Stop the running shadow candidate (people only); its report stays readable. 404 when none runs."""
-    from cxgov.charter.shadow import ShadowLedger
-
-    name = person(principal, "stopping a shadow charter", named=body.person)
-
-    def stop() -> dict[str, Any]:
-        ledger = ShadowLedger(gate.settings.audit_url)
-        try:
-            return ledger.stop(person=name, now=datetime.now(UTC)).model_dump(mode="json")
-        finally:
-            ledger.close()
-
-    return await asyncio.to_thread(stop)
-
-
-@router.get("/v1/charter/shadow", tags=["charter"])
-async def shadow_report(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """The shadow report (people only): each decision the candidate would change, grouped, with counts and
-    examples."""
-    from cxgov.charter.shadow import ShadowLedger
-
-    person(principal, "reading the shadow report")
-
-    def report() -> dict[str, Any]:
-        ledger = ShadowLedger(gate.settings.audit_url)
-        try:
-            return ledger.report().model_dump(mode="json")
-        finally:
-            ledger.close()
-
-    return await asyncio.to_thread(report)
-
-
-@router.get("/v1/charter/history", tags=["charter"])
-async def charter_history(gate: GateDep, principal: CallerDep) -> dict[str, Any]:
-    """Every charter file a worker loaded (people only): version, sha256, when, by which workers, sign-offs."""
-    from cxgov.charter.registry import CharterRegistry
-
-    person(principal, "reading the charter history")
-
-    def history() -> dict[str, Any]:
-        registry = CharterRegistry(gate.settings.audit_url)
-        try:
-            return {"versions": [entry.model_dump(mode="json") for entry in registry.history()]}
-        finally:
-            registry.close()
-
-    return await asyncio.to_thread(history)

@@ -52,6 +52,8 @@ def _head(charter: Charter) -> dict[str, Any]:
         "drills.every": charter.drills.model_dump(mode="json")["every"],
         "drills.max_age": charter.drills.model_dump(mode="json")["max_age"],
         "required_signoffs": charter.required_signoffs,
+        "freeze_roles": charter.freeze_roles,
+        "override_roles": charter.override_roles,
     }
 
 

@@ -6,6 +6,7 @@ limit (`max_amout`) silently read as "no limit" would widen scope without anyone
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -155,6 +156,10 @@ class Action(_Strict):
         """The name of the action's money param, the amount limits apply to."""
         return next((name for name, kind in self.params.items() if kind == "money"), None)
 
+    def excludes(self, sku: str) -> str | None:
+        """The `excluded_skus` glob `sku` matches, or None."""
+        return next((pattern for pattern in self.excluded_skus if fnmatch.fnmatchcase(sku, pattern)), None)
+
 
 class Budget(_Strict):
     per: Duration
@@ -231,6 +236,17 @@ class Charter(_Strict):
     actors: dict[Name, Actor] = Field(default_factory=dict)
     actions: dict[Name, Action] = Field(default_factory=dict)
     grants: list[Grant] = Field(default_factory=list)
+    freeze_roles: list[Name] = Field(default_factory=list)
+    """Roles whose people may freeze and unfreeze (the kill switch); none: nobody can."""
+    override_roles: list[Name] = Field(default_factory=list)
+    """Roles whose people may override one denied request (break-glass); none: nobody can override."""
+
+    def holders(self, roles: list[str]) -> list[str]:
+        """Active (not suspended) people holding any of `roles`, in charter order."""
+        wanted = set(roles)
+        return [
+            name for name, person in self.people.items() if not person.suspended and wanted.intersection(person.roles)
+        ]
 
     def members(self, role: str) -> list[str]:
         """People holding `role`, in charter order."""

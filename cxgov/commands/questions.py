@@ -18,9 +18,12 @@ from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, load_charter
 from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
 from cxgov.drills.ledger import DrillLedger
+from cxgov.drills.signatures import SIGNATURE_MAX_AGE, DrillSignatures
 from cxgov.errors import CxgovError, Unavailable
 from cxgov.gaps import GapReport, gap_report
+from cxgov.killswitch import Freeze, FreezeBook
 from cxgov.notify.models import NoticeFailure
+from cxgov.overrides import Override, OverrideBook
 from cxgov.questions import Trail, answer_questions, sqlite_file
 from cxgov.settings import Settings, shown_url
 
@@ -49,6 +52,28 @@ def sources(config: Settings) -> Iterator[tuple[AuditArchive | None, DrillLedger
         archive.close()
 
 
+@contextmanager
+def signed_drills(config: Settings) -> Iterator[DrillSignatures | None]:
+    """The drill signatures; None when the SQLite file does not exist (reading creates nothing).
+
+    Raises:
+        Unavailable: The database exists but cannot be opened.
+    """
+    url = config.audit_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        yield None
+        return
+    try:
+        signatures = DrillSignatures(url)
+    except (SQLAlchemyError, OSError) as err:
+        raise Unavailable(f"the audit archive at {shown_url(url)} cannot be opened ({type(err).__name__})") from None
+    try:
+        yield signatures
+    finally:
+        signatures.close()
+
+
 @command
 def questions(
     actor: Annotated[str | None, typer.Option(help="Only this actor or person, e.g. support-bot or omar.")] = None,
@@ -58,15 +83,23 @@ def questions(
 
     Scope: what the grant allows, for whom, up to what amount, with whose approval, under which signed charter.
 
-    Reversibility: how it is undone, until when, by whom, and when the undo last passed a reversal drill.
+    Reversibility: how it is undone, until when, by whom, when the undo last passed a reversal drill, and which
+    member of the reversal owner role signed that drill (within 90 days).
 
     Auditability: where the attributed record is, how to pull it, how long it is kept, how many are archived.
     """
     config = settings()
     charter = load_charter(config.charter_path)
-    with sources(config) as (archive, ledger):
+    with sources(config) as (archive, ledger), signed_drills(config) as signatures:
         answers = answer_questions(
-            charter, trail=Trail.of(config), ledger=ledger, archive=archive, now=datetime.now(UTC), actor=actor
+            charter,
+            trail=Trail.of(config),
+            ledger=ledger,
+            archive=archive,
+            now=datetime.now(UTC),
+            actor=actor,
+            signatures=signatures,
+            freezes=interventions_of(config, archive)[0],
         )
     emit(answers.model_dump(mode="json"), "\n".join(questions_text(answers)))
 
@@ -77,7 +110,9 @@ def gaps(as_json: JsonOpt = False) -> None:
 
     Requests no rule covered, grouped by actor and action, with counts, first and last seen, and an example.
 
-    Charter gaps, reversal drills overdue or failing, actors overdue for recertification, and the archive's lag.
+    Charter gaps, reversal drills overdue or failing, reversible actions whose drill no member of the reversal
+    owner role signed within 90 days (`cxgov drills sign`), actors overdue for recertification, and the archive's
+    lag.
 
     Gaps are findings, not errors: the exit code is 0.
     """
@@ -91,10 +126,11 @@ def gaps(as_json: JsonOpt = False) -> None:
 async def current_gaps(config: Settings, charter: Charter, *, now: datetime, client: Client | None = None) -> GapReport:
     """Every gap now: from the archive, the drill ledger, the archive's lag behind Temporal (`client`, or a new
     connection) and the notification ledger. For `cxgov gaps` and `GET /v1/gaps`."""
-    with sources(config) as (archive, ledger):
+    with sources(config) as (archive, ledger), signed_drills(config) as signatures:
         lag, why = await archive_lag_of(config, archive, now=now, client=client)
         untold, off = await asyncio.to_thread(untold_of, config, archive, now=now)
-        return gap_report(
+        frozen, overrides = await asyncio.to_thread(interventions_of, config, archive)
+        report = gap_report(
             charter,
             archive=archive,
             ledger=ledger,
@@ -103,7 +139,21 @@ async def current_gaps(config: Settings, charter: Charter, *, now: datetime, cli
             notes=[why] if why else [],
             untold=untold,
             notifications_off=off,
+            signatures=signatures,
         )
+        return report.model_copy(update={"frozen": frozen, "unreviewed_overrides": overrides})
+
+
+def interventions_of(config: Settings, archive: AuditArchive | None) -> tuple[list[Freeze], list[Override]]:
+    """The freezes in force and the overrides nobody reviewed yet (none before the archive exists)."""
+    if archive is None:
+        return [], []
+    freezes, overrides = FreezeBook(config.audit_url), OverrideBook(config.audit_url)
+    try:
+        return freezes.active(), overrides.all(unreviewed=True)
+    finally:
+        freezes.close()
+        overrides.close()
 
 
 def untold_of(config: Settings, archive: AuditArchive | None, *, now: datetime) -> tuple[list[NoticeFailure], bool]:
@@ -222,7 +272,8 @@ def _action_text(answers: GovernanceAnswers, answer: ActionAnswer) -> list[str]:
     if drill is not None:
         result = f"last run {_when(drill.last_run)} {drill.last_result}" if drill.last_run else "never run"
         lines.append(
-            f"    drill   every {drill.every} ({drill.schedule}); {result}; last pass {_when(drill.last_pass)}"
+            f"    drill   every {drill.every} ({drill.schedule}); {result}; last pass {_when(drill.last_pass)}; "
+            f"{drill.signoff}"
         )
         failure = f" ({drill.last_failure})" if drill.last_failure else ""
         if drill.overdue:
@@ -317,6 +368,18 @@ def gaps_text(report: GapReport) -> list[str]:
         lines.append(f"    every {drill.every}; {result}; last pass {_when(drill.last_pass)}")
         if drill.last_failure:
             lines.append(f"    failed: {drill.last_failure}")
+    lines.append(
+        f"drills not signed by a named human within {SIGNATURE_MAX_AGE.days}d: {len(report.unsigned_drills) or 'none'}"
+    )
+    for unsigned in report.unsigned_drills:
+        owner = f"{unsigned.owner} ({', '.join(unsigned.owner_people) or 'nobody'})" if unsigned.owner else "no owner"
+        signed = (
+            f"last signed {_when(unsigned.last_signed_at)} by {unsigned.last_signed_by}"
+            if unsigned.last_signed_by
+            else "never signed"
+        )
+        lines.append(f"  {unsigned.action}: {unsigned.because}")
+        lines.append(f"    owner {owner}; last pass {_when(unsigned.last_pass)}; {signed}")
     lines.append(f"recertification overdue: {len(report.recertification) or 'none'}")
     lines += [
         f"  {item.actor} ({item.kind}, owner {item.owner}): due {item.recertify_by}, {item.days_overdue} day(s) ago; "
@@ -344,5 +407,12 @@ def gaps_text(report: GapReport) -> list[str]:
             f"{f' ({failure.channel})' if failure.channel else ''}: {failure.error}"
         )
         lines.append(f"    {failure.subject}; {_count(failure.attempts, 'attempt')}, last {_when(failure.at)}")
+    lines.append(f"frozen: {len(report.frozen) or 'none'}")
+    lines += [f"  {freeze.sentence()}; unfreeze with `cxgov unfreeze`" for freeze in report.frozen]
+    lines.append(f"overrides not reviewed: {len(report.unreviewed_overrides) or 'none'}")
+    lines += [
+        f"  {item.sentence()}; someone else reviews it with `cxgov overrides review {item.action_id}`"
+        for item in report.unreviewed_overrides
+    ]
     lines += [f"note: {note}" for note in report.notes]
     return lines

@@ -105,12 +105,24 @@ def verify(
 
 def action_payload(request: ActionRequest) -> dict[str, Any]:
     """What a signed action request covers: every field but the signature itself."""
-    return {"kind": "action", **request.model_dump(exclude={"assertion"})}
+    # Without an override the payload is what it was before overrides existed: older signatures still verify.
+    left_out = {"assertion"} if request.override is not None else {"assertion", "override"}
+    return {"kind": "action", **request.model_dump(exclude=left_out)}
 
 
 def decision_payload(*, verdict: str, action_id: str, person: str, reason: str, digest: str) -> dict[str, Any]:
     """What a signed approve, deny or reverse covers."""
     return {"kind": verdict, "action_id": action_id, "person": person, "reason": reason, "digest": digest}
+
+
+def override_payload(*, action_id: str, of_action: str, person: str, reason: str) -> dict[str, Any]:
+    """What a signed override covers: the request that re-runs `of_action`, by `person`, for `reason`."""
+    return {"kind": "override", "action_id": action_id, "of_action": of_action, "person": person, "reason": reason}
+
+
+def freeze_payload(*, action_id: str, scope: str, person: str, reason: str) -> dict[str, Any]:
+    """What a signed freeze order to one waiting action covers."""
+    return {"kind": "freeze", "action_id": action_id, "scope": scope, "person": person, "reason": reason}
 
 
 def seal(secret: bytes, call: ConnectorCall) -> str:

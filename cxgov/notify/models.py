@@ -29,10 +29,24 @@ class Event(StrEnum):
     """A reversal drill failed: the undo of that action is not trusted until one passes."""
     DRILL_OVERDUE = "drill_overdue"
     """An action's last passing drill is older than `drills.max_age` (or it was never drilled)."""
+    FROZEN = "frozen"
+    """The kill switch was set: to the freeze roles, and the frozen actor's owner or action's reversal owners."""
+    UNFROZEN = "unfrozen"
+    """A freeze was lifted: to the same people as the freeze."""
+    OVERRIDDEN = "overridden"
+    """A denied request was let through by break-glass: to the override and freeze roles, who review it."""
 
 
 WARNING_EVENTS = frozenset(
-    {Event.EXPIRED, Event.COMPENSATION_FAILED, Event.REVERSAL_FAILED, Event.DRILL_FAILED, Event.DRILL_OVERDUE}
+    {
+        Event.EXPIRED,
+        Event.COMPENSATION_FAILED,
+        Event.REVERSAL_FAILED,
+        Event.DRILL_FAILED,
+        Event.DRILL_OVERDUE,
+        Event.FROZEN,
+        Event.OVERRIDDEN,
+    }
 )
 """Events that report something broken (sent with Apprise's warning type; the rest are informational)."""
 

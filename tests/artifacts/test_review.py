@@ -164,7 +164,7 @@ def review(stores: tuple[str, AuditArchive, DrillLedger]) -> Review:
     )
     fill.record("reversal", at=IN_Q4, actor="farid", action="refund", status="reversed", reversal_of="action-y")
     fill.record("override", at=IN_Q4, actor="carla", action="refund", action_id="action-z", reason="customer outage")
-    fill.record("freeze", at=Q4.start - timedelta(days=1), actor="carla", reason="before the quarter")
+    fill.record("frozen", at=Q4.start - timedelta(days=1), actor="carla", reason="before the quarter")
     drill(ledger, "refund", finished=IN_Q4, passed=False, step="verify_restored", reason="balance differs")
     drill(ledger, "refund", finished=IN_Q4 + timedelta(days=1))
     drill(ledger, "cancel_order", finished=Q4.start - timedelta(days=1), passed=False, step="execute", reason="old")

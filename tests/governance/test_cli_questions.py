@@ -12,7 +12,9 @@ from govkit import Archived, drill
 from harness import CHARTER, Runner
 
 from cxgov.audit.store import AuditArchive
+from cxgov.charter import load_charter
 from cxgov.drills.ledger import DrillLedger
+from cxgov.drills.signatures import DrillSignatures
 
 NO_SUCH_ACTION = "unknown action 'close_account': charter acme-retail declares no such action"
 
@@ -31,9 +33,10 @@ def blocks(text: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def world(archived: Archived, ledger: DrillLedger) -> dict[str, datetime]:
+def world(archived: Archived, ledger: DrillLedger, db_url: str) -> dict[str, datetime]:
     """A support-bot with history: refunds (one with a refused approval), a cancel, two gap requests, and drills
-    that passed, failed, went stale, and never ran. Returns the drill times and the gap requests' times."""
+    that passed (refund's signed by farid, of its reversal owner role), failed, went stale, and never ran.
+    Returns the drill times and the gap requests' times."""
     now = datetime.now(UTC)
     for hours in (1, 2, 3):
         archived.action(action="refund", at=now - timedelta(hours=hours), refused_by=["omar"] if hours == 1 else None)
@@ -58,6 +61,19 @@ def world(archived: Archived, ledger: DrillLedger) -> dict[str, datetime]:
         reason="the address was not restored",
     )
     drill(ledger, "cancel_order", finished=times["cancel_order"])
+    signatures = DrillSignatures(db_url)
+    try:
+        signatures.sign(
+            charter=load_charter(CHARTER),
+            ledger=ledger,
+            action="refund",
+            person="farid",
+            via="test setup",
+            reason="watched the clawback",
+            now=now,
+        )
+    finally:
+        signatures.close()
     return {**times, "gap first": gap_first, "gap last": gap_last}
 
 
@@ -82,7 +98,8 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "4h a step, then deny",
         "    undo    until payout (as the system of record reports it), by finance-ops (farid): "
         "Claw the refund back before the payout runs",
-        f"    drill   every 30d (drill-refund); last run {t['refund']} passed; last pass {t['refund']}",
+        f"    drill   every 30d (drill-refund); last run {t['refund']} passed; last pass {t['refund']}; "
+        f"tested {t['refund'][:10]}, signed by farid",
         '    audit   3 requests archived; UI search: CxActor = "support-bot" AND CxAction = "refund"',
         "    pull    cxgov audit --actor support-bot --action refund --since 2555d --format csv",
         "  change_address: Change the shipping address of an order that has not been dispatched",
@@ -92,7 +109,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    undo    until dispatch (as the system of record reports it), by support-lead (ana, ben): "
         "Restore the previous address",
         f"    drill   every 30d (drill-change_address); last run {t['change_address fail']} failed at verify; "
-        f"last pass {t['change_address pass']}",
+        f"last pass {t['change_address pass']}; not signed by a named human",
         "            OVERDUE: the last drill failed at verify (the address was not restored); "
         "every request needs a person's approval until a drill passes",
         '    audit   0 requests archived; UI search: CxActor = "support-bot" AND CxAction = "change_address"',
@@ -102,7 +119,8 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    checks  placed_within_24h (checked in the system of record when deciding, and again with the effect)",
         "    ladder  support-lead (ana, ben) -> duty-manager covering (carla); 1h a step, then deny",
         "    undo    within 1d of completing, by support-lead (ana, ben): Reinstate the order",
-        f"    drill   every 30d (drill-cancel_order); last run {t['cancel_order']} passed; last pass {t['cancel_order']}",
+        f"    drill   every 30d (drill-cancel_order); last run {t['cancel_order']} passed; last pass {t['cancel_order']}; "
+        "not signed by a named human",
         "            OVERDUE: last passed longer ago than drills.max_age (90d); "
         "every request needs a person's approval until a drill passes",
         '    audit   1 request archived; UI search: CxActor = "support-bot" AND CxAction = "cancel_order"',
@@ -112,7 +130,7 @@ def test_support_bot_block_says_exactly_what_charter_ledger_and_archive_say(
         "    checks  capacity (checked in the system of record when deciding, and again with the effect)",
         "    ladder  none: what needs approval is denied (the action has no approval ladder)",
         "    undo    any time, by support-lead (ana, ben): Cancel the booking",
-        "    drill   every 30d (drill-book_appointment); never run; last pass never",
+        "    drill   every 30d (drill-book_appointment); never run; last pass never; not signed by a named human",
         "            OVERDUE: never drilled; every request is denied until a drill passes (no approval ladder)",
         '    audit   0 requests archived; UI search: CxActor = "support-bot" AND CxAction = "book_appointment"',
         "    pull    cxgov audit --actor support-bot --action book_appointment --since 2555d --format csv",
@@ -173,6 +191,9 @@ def test_questions_json_is_one_object_with_the_same_facts(cxgov: Runner, world: 
     assert (refund["scope"]["max_amount"], refund["scope"]["approve_above"]) == ("200", "50")
     assert refund["reversibility"]["owner_people"] == ["farid"]
     assert refund["reversibility"]["drill"]["last_result"] == "passed"
+    signed = refund["reversibility"]["drill"]
+    assert (signed["signed_by"], signed["signoff"]) == ("farid", f"tested {signed['last_pass'][:10]}, signed by farid")
+    assert signed["signed_drill_finished"] == signed["last_pass"] and signed["signed_at"] is not None
     assert (refund["auditability"]["records"], refund["auditability"]["requests"]) == (3, 3)
     assert (
         refund["auditability"]["pull"] == "cxgov audit --actor support-bot --action refund --since 2555d --format csv"
@@ -219,7 +240,7 @@ def test_gaps_lists_every_kind_of_gap_and_exits_0(cxgov: Runner, world: dict[str
 
     assert outcome.code == 0 and outcome.err == "", outcome
     lines = outcome.out.splitlines()
-    assert lines[0].endswith(": 6 finding(s)")
+    assert lines[0].endswith(": 9 finding(s)")
     assert "requests no rule covered: 2 requests in 1 group" in lines
     first, last = (world[name].strftime("%Y-%m-%d %H:%M:%S UTC") for name in ("gap first", "gap last"))
     assert f"  support-bot / close_account: 2 requests, first {first}, last {last}" in lines
@@ -227,6 +248,8 @@ def test_gaps_lists_every_kind_of_gap_and_exits_0(cxgov: Runner, world: dict[str
     assert "charter gaps: 1" in lines
     assert "drills overdue or failing: 3" in lines
     assert "    failed: the address was not restored" in lines
+    assert "drills not signed by a named human within 90d: 3" in lines
+    assert any(line.startswith("  book_appointment: no drill of book_appointment has passed, so ") for line in lines)
     assert "recertification overdue: 1" in lines
     assert any(line.startswith("  insights-partner (integration, owner ana): due 2026-06-01") for line in lines)
     told = lines.index("nobody was told: none")
@@ -240,7 +263,8 @@ def test_gaps_lists_every_kind_of_gap_and_exits_0(cxgov: Runner, world: dict[str
     assert [g["kind"] for g in body["charter_gaps"]] == ["no-reversal-owner"]
     assert [d["action"] for d in body["drills"]] == ["change_address", "cancel_order", "book_appointment"]
     assert [r["actor"] for r in body["recertification"]] == ["insights-partner"]
-    assert body["archive_lag"] is None and body["findings"] == 6
+    assert [u["action"] for u in body["unsigned_drills"]] == ["change_address", "cancel_order", "book_appointment"]
+    assert body["archive_lag"] is None and body["findings"] == 9
 
 
 def test_gaps_without_an_archive(cxgov: Runner, home: Path) -> None:

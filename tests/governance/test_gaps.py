@@ -74,7 +74,7 @@ def test_archive_lag_is_a_gap_only_past_half_the_retention(charter: Charter) -> 
     small = gap_report(charter, archive=None, ledger=None, now=NOW, lag=(timedelta(minutes=3), 2))
     assert small.archive_lag is not None and not small.archive_lag.gap
     assert (small.archive_lag.lag_seconds, small.archive_lag.unarchived) == (180.0, 2)
-    assert small.findings == 1 + 4 + 1  # charter gap, 4 never-drilled actions, 1 overdue actor
+    assert small.findings == 1 + 4 + 1 + 4  # charter gap, 4 never-drilled actions, 1 overdue actor, 4 unsigned
 
     large = gap_report(charter, archive=None, ledger=None, now=NOW, lag=(timedelta(days=1278), 40))
     assert large.archive_lag is not None and large.archive_lag.gap

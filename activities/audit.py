@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.client import Client
 
+from cxgov.audit.failures import ArchiveFailures
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.sync import sync_closed
 from cxgov.charter import CharterCache
-from cxgov.wire import ArchiveInput, ArchiveResult, RetentionInput, RetentionResult
+from cxgov.settings import retention_floor_days
+from cxgov.wire import ArchiveInput, ArchiveResult, RetentionInput, RetentionResult, UnarchivedRun
 
 
 class AuditActivities:
@@ -25,29 +27,49 @@ class AuditActivities:
         archive: AuditArchive,
         charters: CharterCache,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        failures: ArchiveFailures | None = None,
     ) -> None:
         self.client = client
         self.archive = archive
         self.charters = charters
         self.clock = clock
+        self.failures = failures
 
     @activity.defn(name="archive_closed")
     async def archive_closed(self, input: ArchiveInput) -> ArchiveResult:
         """Copy closed action and reversal runs into the archive (history JSON + hash-chained records)."""
         report = await sync_closed(
-            self.client, self.archive, full=input.full, clock=self.clock, progress=lambda n: activity.heartbeat(n)
+            self.client,
+            self.archive,
+            full=input.full,
+            clock=self.clock,
+            progress=lambda n: activity.heartbeat(n),
+            failures=self.failures,
         )
+        roles: list[str] = []
+        people: list[str] = []
+        if report.first_failures:
+            charter = self.charters.get()
+            roles = list(dict.fromkeys([*charter.hold_roles, *charter.freeze_roles]))
+            people = list(dict.fromkeys(signoff.by for signoff in charter.signoffs))
         return ArchiveResult(
             archived=report.archived,
             already=report.already,
             failed=report.failed,
             lag_seconds=report.lag(self.clock()).total_seconds(),
+            first_failures=[
+                UnarchivedRun(run_id=f.run_id, workflow_id=f.workflow_id, error=f.error) for f in report.first_failures
+            ],
+            tell_roles=roles,
+            tell_people=people,
         )
 
     @activity.defn(name="purge_expired")
     async def purge_expired(self, input: RetentionInput) -> RetentionResult:
-        """Purge records older than the charter's retention_days and write an expiry receipt."""
-        days = self.charters.get().retention_days
+        """Purge records older than the charter's retention_days (never below CXGOV_RETENTION_FLOOR_DAYS), except
+        those under a legal hold, and write an expiry receipt."""
+        # The floor is set outside the charter; a charter below it is refused at load, and never purges below it.
+        days = max(self.charters.get().retention_days, retention_floor_days())
         now = self.clock()
         receipt = await asyncio.to_thread(self.archive.purge, before=now - timedelta(days=days), now=now)
         if receipt is None:

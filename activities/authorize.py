@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -157,12 +158,27 @@ class AuthorizeActivities:
             # Bad params that slipped past the client (or a charter changed in between), no connector, a system
             # of record that stays down, ...
             if reserved and self.budgets is not None:
-                self.budgets.release(action_id=request.action_id)
+                self.budgets.release(action_id=request.action_id, now=now)
             if isinstance(err, SystemUnavailable) and activity.info().attempt < UNAVAILABLE_ATTEMPTS:
                 raise  # retried by the local activity's retry policy
             rule = "2-bad-params" if err.exit_code == 2 else "4-system-of-record"
             decision = _deny(rule, str(err), version=charter.version)
             return self._result(request, decision, charter=charter)
+        except SQLAlchemyError as err:
+            # The budget or drill ledger (the audit database) cannot be read: never decide without them. Retried
+            # (a reservation made before the failure is found again, not made twice), then denied.
+            if activity.info().attempt < UNAVAILABLE_ATTEMPTS:
+                raise SystemUnavailable(f"the audit database cannot be reached: {type(err).__name__}") from None
+            if reserved and self.budgets is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    self.budgets.release(action_id=request.action_id, now=now)
+            reason = (
+                f"the budget and drill ledgers cannot be read ({type(err).__name__}): denied until the audit "
+                "database is back (deny by default)"
+            )
+            return self._result(
+                request, _deny("0-ledger-unavailable", reason, version=charter.version), charter=charter
+            )
         result = self._result(typed, decision, charter=charter, amount=screened.amount)
         result.snapshot = snapshot
         result.preconditions = list(definition.preconditions)
@@ -281,7 +297,7 @@ class AuthorizeActivities:
     @activity.defn(name="release_budget")
     def release_budget(self, action_id: str) -> bool:
         """Give back the budget share of an action that ended without its effect."""
-        return self.budgets.release(action_id=action_id) if self.budgets is not None else False
+        return self.budgets.release(action_id=action_id, now=self.clock()) if self.budgets is not None else False
 
     def _result(
         self,

@@ -45,6 +45,7 @@ from cxgov.identity import KeyStore
 from cxgov.sandbox import Sandbox
 from cxgov.settings import Settings
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 
 
 async def main() -> int:
@@ -78,6 +79,8 @@ async def main() -> int:
                 charter_path=CHARTER,
                 systems=Systems.serving(sandbox),
                 trusted_keys=TRUSTED,
+                drills=NOT_ENFORCED,
+                budgets=NOT_ENFORCED,
             )
             async with worker:
                 url = await server.start()

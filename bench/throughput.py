@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from cxgov.sandbox import Sandbox
     from cxgov.settings import EXAMPLES
     from worker import build_worker
-    from worker.build import ACTIVITY_THREADS
+    from worker.build import ACTIVITY_THREADS, NOT_ENFORCED
     from workflows.action import SEARCH_ATTRIBUTE_KEYS
 
 CHARTER = EXAMPLES / "charter.yaml"
@@ -182,7 +182,13 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
         return state.status.value
 
     async with build_worker(
-        client, task_queue=task_queue, charter_path=CHARTER, systems=Systems.serving(sandbox), trusted_keys=TRUSTED
+        client,
+        task_queue=task_queue,
+        charter_path=CHARTER,
+        systems=Systems.serving(sandbox),
+        trusted_keys=TRUSTED,
+        drills=NOT_ENFORCED,
+        budgets=NOT_ENFORCED,
     ):
         await measure("governed", one, count=WARM_UP, concurrency=concurrency, first=0)
         return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP)

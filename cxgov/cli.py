@@ -17,7 +17,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import prepare_request
-from cxgov.commands import artifacts, interventions
+from cxgov.commands import artifacts, holds, interventions
 from cxgov.commands import charter as charter_commands
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
@@ -294,7 +294,11 @@ def up(
     tour: Annotated[bool, typer.Option(help="Run the guided tour once the stack is up.")] = False,
 ) -> None:
     """Start the embedded stack: Temporal dev server, worker, the HTTP API (CXGOV_HTTP_ADDRESS) with a key file per
-    actor and person in CXGOV_HOME/keys, the charter and its systems of record. Ctrl-C stops it."""
+    actor and person in CXGOV_HOME/keys, the charter and its systems of record. Ctrl-C stops it.
+
+    Nothing it starts outlives it, even when it is killed; started again on the same CXGOV_HOME, it stops a
+    dev server an earlier run left behind and resumes every pending approval, timer, schedule and action
+    in flight. One `cxgov up` per CXGOV_HOME: a second one exits 1."""
     from cxgov.stack import serve
 
     config = settings()
@@ -382,6 +386,9 @@ app.command("freeze")(interventions.freeze)
 app.command("unfreeze")(interventions.unfreeze)
 app.command("freezes")(interventions.freezes)
 app.command("override")(interventions.override)
+audit_app.command("hold")(holds.hold)
+audit_app.command("holds")(holds.holds)
+audit_app.command("release")(holds.release)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

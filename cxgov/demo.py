@@ -15,6 +15,7 @@ from cxgov.client import CxgovClient, connect
 from cxgov.drills.ledger import DrillLedger, stale_reason
 from cxgov.identity.signing import load_signer
 from cxgov.sandbox import Sandbox
+from cxgov.sandbox.guard import tool_sandbox
 from cxgov.settings import EXAMPLES, Settings
 from cxgov.wire import ActionState, Status
 
@@ -79,10 +80,17 @@ STOPS = [
 ]
 
 
-async def run_tour(settings: Settings, *, say: Say, client: Client | None = None) -> int:
-    """Walk the tour against the stack at `settings`; return how many stops did not end as expected."""
+async def run_tour(settings: Settings, *, say: Say, client: Client | None = None, tool: str = "demo") -> int:
+    """Walk the tour against the stack at `settings`; return how many stops did not end as expected.
+
+    The tour resets the world and takes refunds and bookings: it runs only where the built-in sandbox is the
+    system of record of every action.
+
+    Raises:
+        Denied: CXGOV_SYSTEMS routes an action to a system that is not the built-in sandbox; nothing was done.
+    """
     seed = EXAMPLES / "sandbox.yaml"
-    sandbox = Sandbox(settings.sandbox_path)
+    sandbox = Sandbox(tool_sandbox(settings, tool=tool))
     try:
         sandbox.load_world(seed=seed)
         say(f"\n== cxgov tour (the sandbox world was reset to {seed.name}) ==")
@@ -180,10 +188,16 @@ def _show(state: ActionState, say: Say) -> None:
 
 
 def tour_when_ready(settings: Settings) -> Callable[[Client], Coroutine[Any, Any, None]]:
-    """The tour as the `when_ready` hook of `cxgov up --tour`."""
+    """The tour as the `when_ready` hook of `cxgov up --tour`.
+
+    Raises:
+        Denied: CXGOV_SYSTEMS routes an action to a system that is not the built-in sandbox: checked here, before
+            the stack starts, so `cxgov up --tour` refuses at once and starts nothing.
+    """
+    tool_sandbox(settings, tool="up --tour")
 
     async def hook(client: Client) -> None:
-        failures = await run_tour(settings, say=print, client=client)
+        failures = await run_tour(settings, say=print, client=client, tool="up --tour")
         print(f"\ntour finished: {len(STOPS) - failures}/{len(STOPS)} stops as expected. Still serving; Ctrl-C stops.")
 
     return hook

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from cxgov.audit.failures import ArchiveFailure
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, charter_gaps
 from cxgov.drills.ledger import ActionDrills, DrillLedger
@@ -105,6 +106,8 @@ class ArchiveLag(_Finding):
     unarchived: int
     half_retention_seconds: float
     gap: bool
+    last_pass_failed: str | None = None
+    """The newest archive pass failed (e.g. the audit database was down): when, and why. Also a gap."""
 
 
 class GapReport(_Finding):
@@ -129,14 +132,17 @@ class GapReport(_Finding):
     """Freezes in force: every request of the scope is denied until a person in the freeze roles unfreezes."""
     unreviewed_overrides: list[Override] = []
     """Break-glass overrides nobody other than their maker has reviewed yet (`cxgov overrides review`)."""
+    unarchived: list[ArchiveFailure] = []
+    """Closed runs the archiver could not archive (retried every pass): their history is not yet evidence."""
 
     @property
     def findings(self) -> int:
         """How many gaps were found (an archive lag counts only when it is a gap)."""
-        lag = 1 if self.archive_lag is not None and self.archive_lag.gap else 0
+        lagging = self.archive_lag is not None and (self.archive_lag.gap or self.archive_lag.last_pass_failed)
+        lag = 1 if lagging else 0
         found = len(self.requests) + len(self.unauthenticated) + len(self.charter_gaps) + len(self.drills)
         found += len(self.recertification) + lag + len(self.untold) + len(self.unsigned_drills)
-        return found + len(self.frozen) + len(self.unreviewed_overrides)
+        return found + len(self.frozen) + len(self.unreviewed_overrides) + len(self.unarchived)
 
 
 def gap_requests(archive: AuditArchive, *, rule: str | None = None) -> list[GapRequests]:
@@ -246,14 +252,18 @@ def recertification_findings(charter: Charter, *, now: datetime) -> list[Recerti
     ]
 
 
-def archive_lag_finding(charter: Charter, *, lag: timedelta, unarchived: int) -> ArchiveLag:
-    """The archive's lag behind Temporal; a gap once it is over half the retention (history would be lost)."""
+def archive_lag_finding(
+    charter: Charter, *, lag: timedelta, unarchived: int, last_pass_failed: str | None = None
+) -> ArchiveLag:
+    """The archive's lag behind Temporal; a gap once it is over half the retention (history would be lost), or
+    when the newest archive pass failed."""
     half = timedelta(days=charter.retention_days) / 2
     return ArchiveLag(
         lag_seconds=lag.total_seconds(),
         unarchived=unarchived,
         half_retention_seconds=half.total_seconds(),
         gap=lag > half,
+        last_pass_failed=last_pass_failed,
     )
 
 
@@ -264,6 +274,7 @@ def gap_report(
     ledger: DrillLedger | None,
     now: datetime,
     lag: tuple[timedelta, int] | None = None,
+    last_pass_failed: str | None = None,
     notes: list[str] | None = None,
     untold: list[NoticeFailure] | None = None,
     notifications_off: bool = False,
@@ -296,7 +307,11 @@ def gap_report(
         drills=drill_findings(charter, ledger, now=now),
         recertification=recertification_findings(charter, now=now),
         unsigned_drills=unsigned_drill_findings(charter, ledger, signatures, now=now),
-        archive_lag=archive_lag_finding(charter, lag=lag[0], unarchived=lag[1]) if lag is not None else None,
+        archive_lag=(
+            archive_lag_finding(charter, lag=lag[0], unarchived=lag[1], last_pass_failed=last_pass_failed)
+            if lag is not None
+            else None
+        ),
         notes=notes,
         untold=list(untold or []),
         notifications_off=notifications_off,

@@ -4,7 +4,7 @@
 `freeze_roles`. A freeze is a row here (durable: it outlives every process) and a `frozen` record on the audit
 chain; `unfreeze` lifts it and appends `unfrozen`. Authorize reads the active freezes before anything else
 (rule `0-frozen`); the front door also ends the actions of the scope that wait on an approval (see
-cxgov.interventions). The table lives next to the audit archive (`CXGOV_DATABASE_URL`).
+cxgov.api.interventions). The table lives next to the audit archive (`CXGOV_DATABASE_URL`).
 """
 
 from __future__ import annotations

@@ -129,6 +129,25 @@ def drill_overdue_notice(action: str, *, why: str, consequence: str, since: str,
     )
 
 
+def archive_failed_notice(run_id: str, *, workflow_id: str, error: str, roles: list[str], people: list[str]) -> Notice:
+    """A closed run could not be archived: once per run (it is retried every pass, and shows in `gaps`)."""
+    return Notice(
+        key=f"archive-{run_id}:{Event.ARCHIVE_FAILED.value}"[:300],
+        event=Event.ARCHIVE_FAILED,
+        subject=_subject(f"Audit archive failed: {workflow_id}"),
+        body="\n".join(
+            [
+                f"{workflow_id} (run {run_id}) closed but could not be archived: {error}"[:2000],
+                "It is retried on every archive pass and listed by `cxgov gaps` until it is archived; Temporal "
+                "deletes its history after the namespace retention, so fix the cause before then.",
+            ]
+        ),
+        action_id=workflow_id if workflow_id.startswith("action-") else None,
+        roles=roles,
+        people=people,
+    )
+
+
 def _plain(markdown: str) -> str:
     return markdown.replace("**", "").replace("`", "")
 

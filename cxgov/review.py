@@ -17,9 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session, col
-from sqlmodel import select as sqlmodel_select
 
-from cxgov.audit.database import ArchiveDatabase, from_db_time, to_db_time
+from cxgov.audit.database import ArchiveDatabase, from_db_time
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import ArchivedRun, AuditRecordPublic
 from cxgov.charter import Charter, CharterGap, charter_gaps
@@ -373,14 +372,7 @@ def interventions(archive: AuditArchive, *, quarter: Quarter) -> list[Interventi
 
 def drills_in(ledger: DrillLedger, *, quarter: Quarter) -> list[DrillRun]:
     """Every drill that finished in the quarter."""
-    with Session(ledger.engine) as session:
-        query = (
-            sqlmodel_select(DrillRun)
-            .where(col(DrillRun.finished) >= to_db_time(quarter.start))
-            .where(col(DrillRun.finished) < to_db_time(quarter.end))
-            .order_by(col(DrillRun.finished))
-        )
-        return list(session.exec(query).all())
+    return ledger.between(start=quarter.start, end=quarter.end)
 
 
 def overdue_actors(charter: Charter, *, quarter: Quarter, now: datetime, denied: Counter[str]) -> list[OverdueActor]:

@@ -46,6 +46,28 @@ def _env_float(name: str, default: float) -> float:
         raise BadRequest(f"{name}={raw!r} is not a number of seconds") from err
 
 
+RETENTION_FLOOR_DAYS = 365
+"""The default of CXGOV_RETENTION_FLOOR_DAYS: the fewest days any charter may keep audit records."""
+
+
+def retention_floor_days() -> int:
+    """CXGOV_RETENTION_FLOOR_DAYS (default 365): a charter whose `retention_days` is lower is refused, and no purge
+    ever removes a record younger than this. Set by whoever runs the workers, outside the charter, so that a
+    charter change alone cannot shorten how long evidence is kept.
+
+    Raises:
+        BadRequest: The variable is not a whole number of days of at least 1.
+    """
+    raw = os.environ.get("CXGOV_RETENTION_FLOOR_DAYS", "").strip()
+    if not raw:
+        return RETENTION_FLOOR_DAYS
+    if not raw.isdigit() or int(raw) < 1:
+        from cxgov.errors import BadRequest
+
+        raise BadRequest(f"CXGOV_RETENTION_FLOOR_DAYS={raw!r} is not a whole number of days (1 or more)")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where cxgov keeps its state and how it reaches Temporal."""

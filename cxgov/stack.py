@@ -28,6 +28,7 @@ from cxgov.client import CxgovClient, connect
 from cxgov.connectors import Systems, default_systems, load_systems
 from cxgov.errors import BadRequest, BindingError, CxgovError, Unavailable
 from cxgov.notify import Notifier, load_routes
+from cxgov.ownership import HomeLock, ServerPidFile, die_with_parent, is_dev_server
 from cxgov.schedules import ensure_audit_schedules, sync_drill_schedules, trigger_drills
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings, shown_url
 from worker import build_worker
@@ -69,12 +70,18 @@ def _port_taken(host: str, port: int) -> bool:
 
 
 class DevServer:
-    """A Temporal dev server child process with cxgov's search attributes registered."""
+    """A Temporal dev server child process with cxgov's search attributes registered.
+
+    It never outlives `cxgov up`: the kernel kills it when its parent dies (Linux), and its pid file
+    (CXGOV_HOME/temporal.pid) lets the next start stop a survivor that is provably this home's.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = settings.home / "temporal.log"
+        self.db_path = settings.home / "temporal.db"
+        self.pid_file = ServerPidFile(settings.home / "temporal.pid")
 
     def command(self) -> list[str]:
         host, port = _split(self.settings.temporal_address)
@@ -89,7 +96,7 @@ class DevServer:
             "--ui-port",
             str(port + 1000),
             "--db-filename",
-            str(self.settings.home / "temporal.db"),
+            str(self.db_path),
             "--log-level",
             "warn",
             "--ui-disable-news-fetch",
@@ -100,24 +107,48 @@ class DevServer:
             command += ["--search-attribute", f"{name}={kind}"]
         return command
 
-    async def start(self) -> Client:
-        """Start the server and return a connected client once it answers."""
+    def reclaim(self, *, say: Callable[[str], None]) -> None:
+        """Make way for this home's server, before anything else starts: stop a dev server an earlier, killed
+        `cxgov up` on this home left running (it holds the database and most likely the port), saying so in one
+        line, then check that the ports are free.
+
+        Raises:
+            Unavailable: A port is held by a process this home did not start.
+        """
         host, port = _split(self.settings.temporal_address)
-        if _port_taken(host, port):
-            raise Unavailable(
-                f"port {port} is already in use: is another `cxgov up` running? "
-                "Stop it, or set CXGOV_TEMPORAL_ADDRESS to another host:port"
-            )
         self.settings.home.mkdir(parents=True, exist_ok=True)
+        survivor = self.pid_file.stop_survivor(owns=lambda command: is_dev_server(command, database=self.db_path))
+        if survivor is not None:
+            say(f"stale dev server     stopped pid {survivor}, left running by an earlier `cxgov up` on this home")
+        for taken, what in ((port, "the Temporal frontend"), (port + 1000, "the Temporal UI (frontend port + 1000)")):
+            if _port_taken(host, taken):
+                raise Unavailable(
+                    f"port {taken} ({what}) is already in use by a process this CXGOV_HOME did not start "
+                    "(another `cxgov up` with another CXGOV_HOME, or another Temporal server): stop that process, "
+                    "or set CXGOV_TEMPORAL_ADDRESS to a free host:port"
+                )
+
+    async def start(self) -> Client:
+        """Start the server (after `reclaim`) and return a connected client once it answers."""
+        host, port = _split(self.settings.temporal_address)
         log = self.log_path.open("ab")
+        # Started from the event loop's thread, which lives as long as the process (the main thread of
+        # `cxgov up`): the kernel's parent-death signal follows the thread that forked the child.
         self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches `cxgov up` alone, which stops the worker before the server
+            preexec_fn=die_with_parent(),
         )
         log.close()
+        self.pid_file.record(self.process.pid)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT
         while True:
             if self.process.poll() is not None:
+                self.pid_file.remove()
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise Unavailable(f"the Temporal dev server exited at start: {' | '.join(tail)}")
             if _port_taken(host, port):
@@ -130,14 +161,16 @@ class DevServer:
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after 10 seconds."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.pid_file.remove()
 
 
 async def set_retention(client: Client, *, namespace: str, days: int) -> None:
@@ -304,7 +337,36 @@ async def serve(
 
     With `schedules`, the audit schedules and the drill schedules are reconciled with the charter at start;
     with the embedded server, every drill also runs once at start, so a fresh stack earns autonomy quickly.
+    The embedded stack holds CXGOV_HOME's lock first: a second `cxgov up` on the same home is refused before
+    it changes anything (its sandbox, its keys, the dev server's database).
+
+    Raises:
+        Unavailable: Another `cxgov up` runs on this home, or the Temporal server cannot be started or reached.
     """
+    lock = HomeLock(settings.home / "up.lock") if embedded_server else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        await _serve(
+            settings, seed=seed, say=say, when_ready=when_ready, embedded_server=embedded_server, schedules=schedules
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _serve(
+    settings: Settings,
+    *,
+    seed: Path | None,
+    say: Callable[[str], None],
+    when_ready: Callable[[Client], Coroutine[Any, Any, None]] | None,
+    embedded_server: bool,
+    schedules: bool,
+) -> None:
+    server = DevServer(settings) if embedded_server else None
+    if server is not None:
+        server.reclaim(say=say)
     loaded = read_charter(settings.charter_path)
     charter: Charter = loaded.charter
     systems = open_systems(settings, charter, seed=seed)
@@ -314,7 +376,6 @@ async def serve(
     except CxgovError:
         systems.close()
         raise
-    server = DevServer(settings) if embedded_server else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

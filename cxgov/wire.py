@@ -362,6 +362,14 @@ class ArchiveInput(BaseModel):
     """Scan every closed workflow in visibility, not only those closed since the archive's newest run."""
 
 
+class UnarchivedRun(BaseModel):
+    """A closed run the archiver could not archive."""
+
+    run_id: str
+    workflow_id: str
+    error: str
+
+
 class ArchiveResult(BaseModel):
     archived: int
     already: int
@@ -369,6 +377,12 @@ class ArchiveResult(BaseModel):
     """Run ids that could not be archived this pass (they are retried next pass)."""
     lag_seconds: float = 0.0
     """Age of the oldest closed workflow still not archived after this pass (0 when none)."""
+    first_failures: list[UnarchivedRun] = Field(default_factory=list)
+    """Runs that failed to archive for the first time in this pass: the archiver tells people about each."""
+    tell_roles: list[str] = Field(default_factory=list)
+    """Who hears about them: the charter's hold and freeze roles..."""
+    tell_people: list[str] = Field(default_factory=list)
+    """...and the people who signed the charter off."""
 
 
 class RetentionInput(BaseModel):

@@ -38,6 +38,7 @@ from cxgov.identity.signing import Signer
 from cxgov.sandbox import Sandbox
 from cxgov.settings import EXAMPLES
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 from workflows.action import SEARCH_ATTRIBUTE_KEYS
 
 T = TypeVar("T")
@@ -96,10 +97,14 @@ async def start_stack(
     """A worker (not yet running) on a fresh task queue, and the stack that reaches it.
 
     `systems` serve the actions (the sandbox serves every action it can by default). `worker_options` go to
-    `build_worker` as they are (drills, drill_workspace, clock, ...).
+    `build_worker` as they are (drills, drill_workspace, budgets, clock, ...). A test that hands no `drills` or
+    `budgets` ledger gets a worker with that ledger explicitly NOT_ENFORCED (said here, for every such test):
+    rules 4 and 5 are tested where a ledger is given.
     """
     client = governed(temporal)
     task_queue = f"test-{uuid.uuid4()}"
+    worker_options.setdefault("drills", NOT_ENFORCED)
+    worker_options.setdefault("budgets", NOT_ENFORCED)
     worker = build_worker(
         client,
         task_queue=task_queue,

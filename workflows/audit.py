@@ -1,4 +1,5 @@
-"""Scheduled audit workflows: the archiver and the retention purge. Each only calls its activity."""
+"""Scheduled audit workflows: the archiver (which tells people about runs that fail to archive) and the retention
+purge."""
 
 from datetime import timedelta
 
@@ -6,7 +7,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from cxgov.notices import archive_failed_notice
     from cxgov.wire import ArchiveInput, ArchiveResult, RetentionInput, RetentionResult
+    from workflows.notice import tell
+
+ARCHIVE_FAILURE_NOTICES = "archive-failure-notices"
+"""Patch: the archiver tells people about runs that failed to archive (absent from older histories)."""
 
 
 @workflow.defn(name="audit-archive")
@@ -23,6 +29,17 @@ class AuditArchiveWorkflow:
             heartbeat_timeout=timedelta(minutes=2),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
+        if result.first_failures and workflow.patched(ARCHIVE_FAILURE_NOTICES):
+            for failed in result.first_failures:
+                await tell(
+                    archive_failed_notice(
+                        failed.run_id,
+                        workflow_id=failed.workflow_id,
+                        error=failed.error,
+                        roles=result.tell_roles,
+                        people=result.tell_people,
+                    )
+                )
         return result
 
 

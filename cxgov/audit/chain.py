@@ -32,7 +32,7 @@ TIME_FIELDS: tuple[str, ...] = tuple(
     name for name, info in AuditRecordBase.model_fields.items() if info.annotation in (datetime, datetime | None)
 )
 """The fields holding times, hashed as UTC ISO 8601 with microseconds."""
-OPTIONAL_FIELDS: tuple[str, ...] = ("charter_sha256",)
+OPTIONAL_FIELDS: tuple[str, ...] = ("charter_sha256", "history_sha256")
 """Fields added after records were first archived: hashed only when set, so older records still verify."""
 
 

@@ -6,6 +6,7 @@ a reversal run gives a `reversal` record, or a `reversal_refused` record when it
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -63,7 +64,8 @@ def derive(history: WorkflowHistory, *, archived_at: datetime) -> tuple[Archived
         archived_at=archived_at,
         history=json.dumps(history.to_json_dict(), separators=(",", ":")),
     )
-    base = {"workflow_id": history.workflow_id, "run_id": run_id, "time": closed_at}
+    digest = hashlib.sha256(run.history.encode()).hexdigest()
+    base = {"workflow_id": history.workflow_id, "run_id": run_id, "time": closed_at, "history_sha256": digest}
     if workflow_type == "action":
         return run, _action_records(events, close, base)
     if workflow_type == "reversal":

@@ -6,11 +6,12 @@ import json
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, delete, exists, func, select
+from sqlalchemy import Connection, delete, exists, func, or_, select
 
 from cxgov.audit.append import RECORDS, RUNS, Head, append_chained
 from cxgov.audit.chain import ReceiptLink, receipt_link, walk_chain
 from cxgov.audit.database import STREAM_BATCH, from_db_time, to_db_time
+from cxgov.audit.holds import ensure_hold_table, held_condition
 from cxgov.audit.tables import AuditRecordBase
 from cxgov.errors import CxgovError
 
@@ -74,7 +75,8 @@ def purge_prefix(connection: Connection, *, head: Head, before: datetime, now: d
     """Purge the longest prefix of the chain whose records are all older than `before`; append its receipt.
 
     Records are archived in close to, not exactly, time order, so the purge stops at the first record (by
-    seq) that is not old enough; the rest go in a later purge. Call inside `ArchiveDatabase.writing`.
+    seq) that is not old enough, or that is under a legal hold (`cxgov.audit.holds`); the rest go in a later
+    purge. Call inside `ArchiveDatabase.writing`.
 
     Args:
         connection: A transaction holding the writer lock, in which `head` was read.
@@ -90,9 +92,10 @@ def purge_prefix(connection: Connection, *, head: Head, before: datetime, now: d
             so that retention never erases the evidence of tampering.
     """
     cutoff = to_db_time(before)
-    first_kept = connection.execute(
-        select(RECORDS.c.seq).where(RECORDS.c.time >= cutoff).order_by(RECORDS.c.seq).limit(1)
-    ).scalar()
+    ensure_hold_table(connection)
+    held = held_condition(connection)
+    kept = RECORDS.c.time >= cutoff if held is None else or_(RECORDS.c.time >= cutoff, held)
+    first_kept = connection.execute(select(func.min(RECORDS.c.seq)).where(kept)).scalar()
     prefix = RECORDS.c.seq < first_kept if first_kept is not None else RECORDS.c.seq.is_not(None)
     stats = connection.execute(
         select(

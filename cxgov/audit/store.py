@@ -7,6 +7,7 @@ chain has exactly one record at each seq, each chained to the one before.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 from sqlmodel import SQLModel
 
 from cxgov.audit.append import HEAD, HEAD_ID, RECORDS, RUNS, append_chained, existing, insert_run, lock_head
@@ -281,7 +282,8 @@ class AuditArchive:
         return export_records(records=records, format=format, out=out)
 
     def verify(self, *, anchors: Mapping[int, str] | None = None) -> ChainReport:
-        """Recompute the whole chain, by seq, and report the first altered, inserted or deleted record.
+        """Recompute the whole chain, by seq, and report the first altered, inserted or deleted record; then
+        every archived history against the sha256 its record carries.
 
         Reads one snapshot, streaming; a purged prefix passes when the expiry receipt written by the purge
         accounts for it. `anchors` (hash by seq, from earlier reports' `head`) must all still match.
@@ -292,12 +294,35 @@ class AuditArchive:
             chain = select(RECORDS).order_by(RECORDS.c.seq)
             rows = connection.execute(chain.execution_options(stream_results=True, yield_per=STREAM_BATCH))
             head = None if head_row is None else (head_row.seq, head_row.hash)
-            return walk_chain(rows=rows.mappings(), head=head, receipts=receipts, anchors=anchors)
+            report = walk_chain(rows=rows.mappings(), head=head, receipts=receipts, anchors=anchors)
+            if not report.ok:
+                return report
+            problem = history_problem(connection)
+        if problem is not None:
+            return report.model_copy(update={"ok": False, "problem": problem[0], "seq": problem[1], "head": None})
+        return report
 
     def retention_status(self, *, retention_days: int, now: datetime) -> RetentionStatus:
         """The archive against a retention policy: oldest record, count, and how many are past retention."""
         with self._db.reading() as connection:
             return retention_status(connection, retention_days=retention_days, now=now)
+
+
+def history_problem(connection: Connection) -> tuple[str, int] | None:
+    """The first record whose archived history is missing or no longer hashes to its `history_sha256`."""
+    covered = (
+        select(RECORDS.c.seq, RECORDS.c.run_id, RECORDS.c.history_sha256, RUNS.c.history)
+        .select_from(RECORDS.outerjoin(RUNS, RUNS.c.run_id == RECORDS.c.run_id))
+        .where(RECORDS.c.history_sha256.is_not(None))
+        .order_by(RECORDS.c.seq)
+    )
+    rows = connection.execute(covered.execution_options(stream_results=True, yield_per=STREAM_BATCH))
+    for seq, run_id, digest, history in rows:
+        if history is None:
+            return f"the history of run {run_id} (record {seq}) is missing (deleted)", seq
+        if hashlib.sha256(history.encode()).hexdigest() != digest:
+            return f"the history of run {run_id} (record {seq}) was altered: it no longer matches its sha256", seq
+    return None
 
 
 @dataclass(frozen=True)

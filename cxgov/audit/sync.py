@@ -11,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.audit.derive import ARCHIVED_TYPES, derive
+from cxgov.audit.failures import ArchiveFailure, ArchiveFailures
 from cxgov.audit.store import AuditArchive
 
 VISIBILITY_MARGIN = timedelta(hours=1)
@@ -27,6 +30,8 @@ class SyncReport:
     already: int = 0
     failed: list[str] = field(default_factory=list)
     oldest_unarchived: datetime | None = None
+    first_failures: list[ArchiveFailure] = field(default_factory=list)
+    """Runs that failed for the first time in this pass (their people are told once)."""
 
     def lag(self, now: datetime) -> timedelta:
         """Age of the oldest closed workflow not in the archive (zero when none)."""
@@ -71,19 +76,60 @@ async def sync_closed(
     full: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Callable[[int], None] | None = None,
+    failures: ArchiveFailures | None = None,
 ) -> SyncReport:
-    """Archive every closed, unarchived action and reversal run; returns counts and what is left."""
+    """Archive every closed, unarchived action and reversal run; returns counts and what is left.
+
+    A run that fails (its history cannot be fetched or derived, or the archive refuses its records) does not
+    stop the others; with `failures`, it is recorded there and retried by id in every later pass, however old.
+    The archive or Temporal being unreachable is not a run's failure: it is raised, so that the whole pass is
+    retried and nothing is recorded as failed that was merely not tried.
+    """
     report = SyncReport()
-    for execution in await closed_unarchived(client, archive, full=full):
+    todo = [(e.id, e.run_id, e.close_time) for e in await closed_unarchived(client, archive, full=full)]
+    if failures is not None:
+        queued = {run_id for _, run_id, _ in todo}
+        earlier = [f for f in await asyncio.to_thread(failures.open) if f.run_id not in queued]
+        done = await asyncio.to_thread(archive.archived, run_ids=[f.run_id for f in earlier])
+        todo += [(f.workflow_id, f.run_id, f.closed_at) for f in earlier if f.run_id not in done]
+        if done:
+            await asyncio.to_thread(failures.resolved, run_ids=sorted(done), now=clock())
+    for workflow_id, run_id, close_time in todo:
         try:
-            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+            history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
             run, records = derive(history, archived_at=clock())
             appended = await asyncio.to_thread(archive.append_run, run=run, records=records)
-        except Exception:  # one bad run must not stop the others; it stays unarchived and is retried
-            report.failed.append(execution.run_id)
-            if report.oldest_unarchived is None:
-                report.oldest_unarchived = execution.close_time
+        except Exception as err:  # one bad run must not stop the others
+            if _unreachable(err):
+                raise
+            report.failed.append(run_id)
+            if report.oldest_unarchived is None or (close_time is not None and close_time < report.oldest_unarchived):
+                report.oldest_unarchived = close_time
+            if failures is not None:
+                error = f"{type(err).__name__}: {err}"
+                first = await asyncio.to_thread(
+                    failures.failed,
+                    run_id=run_id,
+                    workflow_id=workflow_id,
+                    closed_at=close_time,
+                    error=error,
+                    now=clock(),
+                )
+                if first:
+                    report.first_failures.append(
+                        ArchiveFailure(
+                            run_id=run_id,
+                            workflow_id=workflow_id,
+                            closed_at=close_time,
+                            first_failed=clock(),
+                            last_failed=clock(),
+                            attempts=1,
+                            error=error[:2000],
+                        )
+                    )
             continue
+        if failures is not None:
+            await asyncio.to_thread(failures.resolved, run_ids=[run_id], now=clock())
         if appended:
             report.archived += 1
         else:
@@ -91,6 +137,15 @@ async def sync_closed(
         if progress is not None:
             progress(report.archived)
     return report
+
+
+def _unreachable(err: BaseException) -> bool:
+    """Whether `err` says the archive's database or the Temporal server could not be reached (retry the pass)."""
+    if isinstance(err, OperationalError | InterfaceError) or (
+        isinstance(err, DBAPIError) and err.connection_invalidated
+    ):
+        return True
+    return isinstance(err, RPCError) and err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 async def archive_lag(client: Client, archive: AuditArchive, *, now: datetime) -> tuple[timedelta, int]:

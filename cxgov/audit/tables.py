@@ -46,6 +46,9 @@ class AuditRecordBase(SQLModel):
     charter_sha256: str | None = Field(default=None, max_length=64)
     """The sha256 of the charter file that decided; left out of the hash when None, so that records archived
     before it existed still verify."""
+    history_sha256: str | None = Field(default=None, max_length=64)
+    """The sha256 of the archived run's full history JSON (on each record derived from a run), so that the chain
+    covers the history too: `verify` recomputes it. Left out of the hash when None, like charter_sha256."""
     approvals: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     """JSON list: every approval and denial, with person, role, time, reason, accepted, refusal."""
     status: str | None = Field(default=None, max_length=32)

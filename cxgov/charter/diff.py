@@ -54,6 +54,7 @@ def _head(charter: Charter) -> dict[str, Any]:
         "required_signoffs": charter.required_signoffs,
         "freeze_roles": charter.freeze_roles,
         "override_roles": charter.override_roles,
+        "hold_roles": charter.hold_roles,
     }
 
 

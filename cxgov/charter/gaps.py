@@ -29,7 +29,21 @@ def charter_gaps(charter: Charter, *, today: date) -> list[CharterGap]:
     gaps += _overdue_actors(charter, today=today)
     gaps += _unknown_names(charter)
     gaps += _overlapping_grants(charter)
+    gaps += _below_retention_floor(charter)
     return gaps
+
+
+def _below_retention_floor(charter: Charter) -> list[CharterGap]:
+    from cxgov.settings import retention_floor_days
+
+    floor = retention_floor_days()
+    if charter.retention_days >= floor:
+        return []
+    detail = (
+        f"retention_days {charter.retention_days} is below the floor of {floor} days (CXGOV_RETENTION_FLOOR_DAYS): "
+        "workers refuse this charter"
+    )
+    return [CharterGap("retention-floor", "retention_days", detail)]
 
 
 def _reversal_owners(charter: Charter) -> list[CharterGap]:

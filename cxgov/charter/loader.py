@@ -85,7 +85,7 @@ def _check_names(source: YamlSource, charter: Charter) -> None:
     for name in charter.actors:
         if name in charter.people:
             raise source.error(CharterError, ("actors", name), f"{name!r} is both an actor and a person")
-    for key in ("freeze_roles", "override_roles"):
+    for key in ("freeze_roles", "override_roles", "hold_roles"):
         for index, role in enumerate(getattr(charter, key)):
             if role not in charter.roles:
                 known = ", ".join(charter.roles) or "none"

@@ -29,17 +29,30 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration a charter (or a command line) may write: 100 years. Longer ones cannot be added to a date."""
+
+
 def parse_duration(value: object) -> timedelta:
     """Parse "30s", "15m", "4h", "1d", "90d" into a timedelta; anything else is an error naming the value."""
     if isinstance(value, timedelta):
         return value
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{value!r} is not a duration; write it like 30s, 15m, 4h or 90d")
-    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+        raise ValueError(f"{_shown(value)} is not a duration; write it like 30s, 15m, 4h or 90d")
+    digits, unit = match.group(1), match.group(2)
+    if len(digits.lstrip("0")) > 12 or int(digits) * _UNITS[unit] > MAX_DURATION.total_seconds():
+        raise ValueError(f"{_shown(value)} is longer than {MAX_DURATION.days}d (100 years)")
+    seconds = int(digits) * _UNITS[unit]
     if seconds <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
+        raise ValueError(f"{_shown(value)} must be longer than zero")
     return timedelta(seconds=seconds)
+
+
+def _shown(value: object) -> str:
+    """`value` as an error shows it: its repr, cut after 40 characters."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a very large number"
+    return text if len(text) <= 42 else f"{text[:40]}...{text[-1]}"
 
 
 def format_duration(value: timedelta) -> str:
@@ -225,9 +238,9 @@ class Standing:
 
 class Charter(_Strict):
     charter: Name
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     currency: str = Field(min_length=3, max_length=3)
-    retention_days: int = Field(gt=0)
+    retention_days: int = Field(gt=0, le=MAX_DURATION.days)
     drills: Drills
     required_signoffs: list[Name] = Field(default_factory=list)
     signoffs: list[Signoff] = Field(default_factory=list)
@@ -240,6 +253,8 @@ class Charter(_Strict):
     """Roles whose people may freeze and unfreeze (the kill switch); none: nobody can."""
     override_roles: list[Name] = Field(default_factory=list)
     """Roles whose people may override one denied request (break-glass); none: nobody can override."""
+    hold_roles: list[Name] = Field(default_factory=list)
+    """Roles whose people may release a legal hold on audit records; none: a hold, once placed, stays."""
 
     def holders(self, roles: list[str]) -> list[str]:
         """Active (not suspended) people holding any of `roles`, in charter order."""

@@ -29,6 +29,7 @@ from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import AuditRecordBase
 from cxgov.charter.loader import LoadedCharter, charter_from_text
 from cxgov.errors import CharterError, Denied, NotFound
+from cxgov.settings import retention_floor_days
 
 EMBEDDED_SIGNER = "cxgov up (embedded operator)"
 """How a signature made by `cxgov up` at start is recorded: its operator holds every local key anyway."""
@@ -182,7 +183,8 @@ class CharterRegistry:
     # --- the start check and loads ---------------------------------------------------------------------
 
     def problems(self, loaded: LoadedCharter, *, path: str) -> list[Problem]:
-        """Why a worker may not load this charter: unsigned declared sign-offs, a version that does not increase."""
+        """Why a worker may not load this charter: unsigned declared sign-offs, a version that does not increase,
+        a retention below the floor (CXGOV_RETENTION_FLOOR_DAYS)."""
         charter = loaded.charter
         signed = {(s.function, s.person) for s in self.signatures(loaded.sha256)}
         found = [
@@ -194,6 +196,15 @@ class CharterRegistry:
             for signoff in charter.signoffs
             if (signoff.function, signoff.by) not in signed
         ]
+        floor = retention_floor_days()
+        if charter.retention_days < floor:
+            found.append(
+                Problem(
+                    f"charter {charter.charter} v{charter.version}: retention_days {charter.retention_days} is below "
+                    f"the retention floor of {floor} days (CXGOV_RETENTION_FLOOR_DAYS, set outside the charter): "
+                    f"keep audit records at least {floor} days"
+                )
+            )
         for seen in self._versions_from(charter.version, other_than=loaded.sha256):
             relation = "the same version" if seen.version == charter.version else f"a later version, v{seen.version},"
             found.append(

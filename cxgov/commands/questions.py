@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
 from cxgov.answers import ActionAnswer, ActorAnswer, Approver, GovernanceAnswers, Ladder, Scope
+from cxgov.audit.failures import ArchiveFailure, ArchiveFailures
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import Charter, load_charter
 from cxgov.commands.common import JsonOpt, command, emit, run_async, settings
@@ -128,20 +129,34 @@ async def current_gaps(config: Settings, charter: Charter, *, now: datetime, cli
     connection) and the notification ledger. For `cxgov gaps` and `GET /v1/gaps`."""
     with sources(config) as (archive, ledger), signed_drills(config) as signatures:
         lag, why = await archive_lag_of(config, archive, now=now, client=client)
+        failed_pass = await last_archive_failure(config, client=client) if lag is not None else None
         untold, off = await asyncio.to_thread(untold_of, config, archive, now=now)
         frozen, overrides = await asyncio.to_thread(interventions_of, config, archive)
+        unarchived = await asyncio.to_thread(unarchived_of, config, archive)
         report = gap_report(
             charter,
             archive=archive,
             ledger=ledger,
             now=now,
             lag=lag,
+            last_pass_failed=failed_pass,
             notes=[why] if why else [],
             untold=untold,
             notifications_off=off,
             signatures=signatures,
         )
-        return report.model_copy(update={"frozen": frozen, "unreviewed_overrides": overrides})
+        return report.model_copy(update={"frozen": frozen, "unreviewed_overrides": overrides, "unarchived": unarchived})
+
+
+def unarchived_of(config: Settings, archive: AuditArchive | None) -> list[ArchiveFailure]:
+    """The closed runs the archiver failed to archive and still retries (none before the archive exists)."""
+    if archive is None:
+        return []
+    failures = ArchiveFailures(config.audit_url)
+    try:
+        return failures.open()
+    finally:
+        failures.close()
 
 
 def interventions_of(config: Settings, archive: AuditArchive | None) -> tuple[list[Freeze], list[Override]]:
@@ -169,6 +184,35 @@ def untold_of(config: Settings, archive: AuditArchive | None, *, now: datetime) 
         return ledger.failures(now=now), off
     finally:
         ledger.close()
+
+
+async def last_archive_failure(config: Settings, *, client: Client | None = None) -> str | None:
+    """When and why the newest archive pass (an `audit-archive` run) failed; None when it did not (or none ran)."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+
+    from cxgov.client import connect
+
+    try:
+        client = client or await connect(config)
+        query = 'WorkflowType = "audit-archive" AND ExecutionStatus != "Running"'
+        closed = [execution async for execution in client.list_workflows(query, limit=20)]
+        if not closed:
+            return None
+        newest = max(closed, key=lambda execution: execution.close_time or datetime.min.replace(tzinfo=UTC))
+        if newest.status == WorkflowExecutionStatus.COMPLETED:
+            return None
+        why = (newest.status.name.lower() if newest.status is not None else "failed").replace("_", " ")
+        try:
+            await client.get_workflow_handle(newest.id, run_id=newest.run_id).result()
+        except WorkflowFailureError as err:
+            cause = err.cause
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            why = f"{why}: {cause}"
+        at = newest.close_time.strftime("%Y-%m-%d %H:%M UTC") if newest.close_time else "?"
+        return f"the archive pass at {at} {why}"[:500]
+    except Exception:  # a note elsewhere says when Temporal could not be asked
+        return None
 
 
 async def archive_lag_of(
@@ -394,6 +438,8 @@ def gaps_text(report: GapReport) -> list[str]:
             f"archive lag: {timedelta(seconds=round(lag.lag_seconds))}, "
             f"{lag.unarchived} closed workflow(s) not yet archived; {state}"
         )
+        if lag.last_pass_failed:
+            lines.append(f"  GAP: {lag.last_pass_failed}; the next pass resumes where it stopped")
     lines.append(f"nobody was told: {len(report.untold) or 'none'}")
     if report.notifications_off:
         lines.append(
@@ -414,5 +460,11 @@ def gaps_text(report: GapReport) -> list[str]:
         f"  {item.sentence()}; someone else reviews it with `cxgov overrides review {item.action_id}`"
         for item in report.unreviewed_overrides
     ]
+    lines.append(f"runs that failed to archive: {len(report.unarchived) or 'none'}")
+    for failed in report.unarchived:
+        lines.append(
+            f"  {failed.workflow_id} (run {failed.run_id}): {_count(failed.attempts, 'attempt')} since "
+            f"{_when(failed.first_failed)}, last: {failed.error}"
+        )
     lines += [f"note: {note}" for note in report.notes]
     return lines

@@ -59,12 +59,16 @@ def sandbox_fault(
     delay: Annotated[float, typer.Option(min=0, help="Seconds `pause` sleeps after the effect.")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Inject a connector fault, to watch the saga compensate (verify) or fail to (compensate)."""
+    """Inject a connector fault, to watch the saga compensate (verify) or fail to (compensate).
+
+    A test tool: refused (exit 3) when CXGOV_SYSTEMS routes any action to a system that is not the built-in
+    sandbox."""
     from cxgov.sandbox import Sandbox
+    from cxgov.sandbox.guard import tool_sandbox
 
     if step not in FAULT_STEPS:
         raise BadRequest(f"step {step!r} is not one of {', '.join(FAULT_STEPS)}", field="step")
-    box = Sandbox(settings().sandbox_path)
+    box = Sandbox(tool_sandbox(settings(), tool="sandbox fault"))
     try:
         box.connector(action)
         box.add_fault(action=action, step=step, times=times, delay_seconds=delay)
@@ -80,10 +84,14 @@ def sandbox_load(
     file: Annotated[Path, typer.Argument(help="A seed file in the format of examples/sandbox.yaml.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Replace the sandbox world with the one in FILE (validated first: a bad file changes nothing)."""
-    from cxgov.sandbox import Sandbox
+    """Replace the sandbox world with the one in FILE (validated first: a bad file changes nothing).
 
-    box = Sandbox(settings().sandbox_path)
+    A test tool: refused (exit 3) when CXGOV_SYSTEMS routes any action to a system that is not the built-in
+    sandbox."""
+    from cxgov.sandbox import Sandbox
+    from cxgov.sandbox.guard import tool_sandbox
+
+    box = Sandbox(tool_sandbox(settings(), tool="sandbox load"))
     try:
         summary = box.load_world(seed=file)
     finally:

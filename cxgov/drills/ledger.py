@@ -1,37 +1,39 @@
 """The drill ledger: every reversal drill's result, and the drill state decisions read (rule 5).
 
-Stored with sqlmodel in the audit archive's database (CXGOV_DATABASE_URL, or SQLite under CXGOV_HOME).
+Kept on the audit chain, in the audit archive's database (CXGOV_DATABASE_URL, or SQLite under CXGOV_HOME).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlmodel import Field, Session, SQLModel, col, select
+from pydantic import BaseModel
+from sqlalchemy import Select, select
 
-from cxgov.audit.database import ArchiveDatabase
+from cxgov.audit.append import RECORDS, append_chained, existing, lock_head
+from cxgov.audit.database import ArchiveDatabase, from_db_time, to_db_time
+from cxgov.audit.tables import AuditRecordBase
 from cxgov.policy import DrillState
 from cxgov.wire import DrillResult
 
 
-class DrillRun(SQLModel, table=True):
+class DrillRun(BaseModel):
     """One recorded reversal drill."""
 
-    __tablename__ = "drill_run"
-
-    id: int | None = Field(default=None, primary_key=True)
-    drill_id: str = Field(max_length=200, unique=True)
-    action: str = Field(max_length=100, index=True)
+    drill_id: str
+    action: str
     charter_version: int | None = None
     started: datetime
-    finished: datetime = Field(index=True)
+    finished: datetime
     passed: bool
-    failing_step: str | None = Field(default=None, max_length=32)
-    reason: str | None = Field(default=None, max_length=4000)
+    failing_step: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,56 +45,102 @@ class ActionDrills:
     last_pass: DrillRun | None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 class DrillLedger:
-    """Records drill results; answers "is this action's undo currently trusted?"."""
+    """Records drill results; answers "is this action's undo currently trusted?".
+
+    The ledger is the audit chain: each result is a `drill_result` record appended under the chain's lock, and
+    drill state is read back from those records. No separate row exists that an insider could edit to restore
+    an action's autonomy: changing a record breaks the chain (`cxgov audit verify`).
+    """
 
     def __init__(self, url: str) -> None:
+        from cxgov.audit.store import AuditArchive
+
+        AuditArchive(url).close()  # creates the chain's tables when missing
         self.database = ArchiveDatabase(url)
         self.engine = self.database.engine
-        SQLModel.metadata.create_all(self.engine, tables=[SQLModel.metadata.tables["drill_run"]])
 
     def close(self) -> None:
         self.database.close()
 
     def record(self, *, result: DrillResult) -> bool:
         """Store a drill result once (idempotent by drill id); False when it was already there."""
-        with Session(self.engine) as session:
-            if session.exec(select(DrillRun).where(col(DrillRun.drill_id) == result.drill_id)).first() is not None:
+        source = f"{RESULT_KIND}:{result.drill_id}"
+        detail = {
+            "drill_id": result.drill_id,
+            "started": to_db_time(result.started).isoformat(),
+            "failing_step": result.failing_step,
+        }
+        record = AuditRecordBase(
+            kind=RESULT_KIND,
+            time=to_db_time(result.finished),
+            source=source[:300],
+            workflow_id=result.drill_id[:200],
+            action=result.action,
+            outcome="passed" if result.passed else "failed",
+            reason=(result.reason or "")[:4000] or None,
+            charter_version=result.charter_version,
+            detail=json.dumps(detail, separators=(",", ":")),
+        )
+        with self.database.writing() as connection:
+            head = lock_head(connection, dialect=self.database.dialect)
+            if existing(connection, column="source", values=[record.source]):
                 return False
-            session.add(
-                DrillRun(
-                    drill_id=result.drill_id,
-                    action=result.action,
-                    charter_version=result.charter_version,
-                    started=result.started,
-                    finished=result.finished,
-                    passed=result.passed,
-                    failing_step=result.failing_step,
-                    reason=(result.reason or "")[:4000] or None,
-                )
-            )
-            session.commit()
-            return True
+            append_chained(connection, head=head, records=[record])
+        return True
 
     def drills(self, *, action: str) -> ActionDrills:
         """The latest drill and the latest passing drill of `action`."""
-        with Session(self.engine) as session:
-            ordered = select(DrillRun).where(col(DrillRun.action) == action).order_by(col(DrillRun.finished).desc())
-            latest = session.exec(ordered.limit(1)).first()
-            last_pass = session.exec(ordered.where(col(DrillRun.passed)).limit(1)).first()
-            for run in (latest, last_pass):
-                if run is not None:
-                    run.started, run.finished = _utc(run.started), _utc(run.finished)
-            return ActionDrills(action=action, latest=latest, last_pass=last_pass)
+        with self.database.reading() as connection:
+            ordered = _results(action=action)
+            latest = connection.execute(ordered.limit(1)).mappings().first()
+            last_pass = connection.execute(ordered.where(RECORDS.c.outcome == "passed").limit(1)).mappings().first()
+        return ActionDrills(
+            action=action,
+            latest=None if latest is None else _run(latest),
+            last_pass=None if last_pass is None else _run(last_pass),
+        )
 
-    def history(self, *, action: str, limit: int = 20) -> list[DrillRun]:
-        with Session(self.engine) as session:
-            query = select(DrillRun).where(col(DrillRun.action) == action).order_by(col(DrillRun.finished).desc())
-            return list(session.exec(query.limit(limit)).all())
+    def history(self, *, action: str | None = None, limit: int = 20) -> list[DrillRun]:
+        """The newest drills of `action` (of every action when None), newest first."""
+        with self.database.reading() as connection:
+            rows = connection.execute(_results(action=action).limit(limit)).mappings().all()
+        return [_run(row) for row in rows]
+
+    def between(self, *, start: datetime, end: datetime) -> list[DrillRun]:
+        """Every drill that finished in [start, end), oldest first."""
+        query = (
+            select(RECORDS)
+            .where(RECORDS.c.kind == RESULT_KIND, RECORDS.c.time >= to_db_time(start), RECORDS.c.time < to_db_time(end))
+            .order_by(RECORDS.c.time, RECORDS.c.seq)
+        )
+        with self.database.reading() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_run(row) for row in rows]
+
+
+RESULT_KIND = "drill_result"
+
+
+def _results(*, action: str | None) -> Select[Any]:
+    query = select(RECORDS).where(RECORDS.c.kind == RESULT_KIND)
+    if action is not None:
+        query = query.where(RECORDS.c.action == action)
+    return query.order_by(RECORDS.c.time.desc(), RECORDS.c.seq.desc())
+
+
+def _run(row: Mapping[Any, Any]) -> DrillRun:
+    detail = json.loads(row["detail"])
+    return DrillRun(
+        drill_id=str(detail["drill_id"]),
+        action=row["action"],
+        charter_version=row["charter_version"],
+        started=from_db_time(datetime.fromisoformat(detail["started"])),
+        finished=from_db_time(row["time"]),
+        passed=row["outcome"] == "passed",
+        failing_step=detail.get("failing_step"),
+        reason=row["reason"],
+    )
 
 
 def stale_reason(drills: ActionDrills, *, max_age: timedelta, now: datetime) -> str | None:

@@ -35,11 +35,15 @@ class Event(StrEnum):
     """A freeze was lifted: to the same people as the freeze."""
     OVERRIDDEN = "overridden"
     """A denied request was let through by break-glass: to the override and freeze roles, who review it."""
+    ARCHIVE_FAILED = "archive_failed"
+    """A closed run could not be archived (it is retried every pass): to the hold and freeze roles and the
+    charter's signers, once per run."""
 
 
 WARNING_EVENTS = frozenset(
     {
         Event.EXPIRED,
+        Event.ARCHIVE_FAILED,
         Event.COMPENSATION_FAILED,
         Event.REVERSAL_FAILED,
         Event.DRILL_FAILED,

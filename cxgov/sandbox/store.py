@@ -146,6 +146,26 @@ class Sandbox:
             replace_world(session=session, seed=world, now=moment)
         return summarize(world, path=seed, now=moment)
 
+    def seed_when_empty(self, *, seed: Path, now: datetime | None = None) -> WorldSummary | None:
+        """Load `seed` only if no world is loaded yet: what was loaded, or None when a world was there.
+
+        The check and the load are one transaction holding the file's write lock, so workers starting together
+        on one file (`docker compose up --scale cxgov-worker=3`) seed it exactly once, and a worker starting
+        late never wipes the effects the others already recorded.
+
+        Raises:
+            SeedError: The file does not load; the sandbox is left as it was.
+        """
+        if not self.is_empty():
+            return None  # the common case, without reading the seed file or taking the write lock
+        moment = as_utc(now) if now is not None else datetime.now(UTC)
+        world = load_seed(seed, now=moment)
+        with self._database.writing() as session:
+            if not world_is_empty(session=session):
+                return None  # another process seeded it between the two looks
+            replace_world(session=session, seed=world, now=moment)
+        return summarize(world, path=seed, now=moment)
+
     def is_empty(self) -> bool:
         """True when no world has been loaded yet."""
         with self._database.reading() as session:

@@ -21,10 +21,10 @@ def open_system(context: SystemContext) -> Sandbox:
     seed = _path(context, options.get("seed"))
     sandbox = Sandbox(path)
     try:
-        if seed is not None and (options.get("reseed") or sandbox.is_empty()):
-            sandbox.seeded = sandbox.load_world(seed=seed).summary()
-        else:
-            sandbox.seeded = "kept its world (pass --sandbox FILE to reseed)"
+        loaded = None
+        if seed is not None:
+            loaded = sandbox.load_world(seed=seed) if options.get("reseed") else sandbox.seed_when_empty(seed=seed)
+        sandbox.seeded = loaded.summary() if loaded is not None else "kept its world (pass --sandbox FILE to reseed)"
     except BaseException:
         sandbox.close()
         raise

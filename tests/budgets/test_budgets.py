@@ -20,6 +20,7 @@ from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, Status
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAY = Budget(per=timedelta(days=1), count=3, amount=Decimal("100"))
@@ -94,6 +95,7 @@ async def test_the_worker_denies_over_budget_and_releases_what_did_not_happen(
         charter_path=charter,
         systems=Systems.serving(box),
         budgets=ledger,
+        drills=NOT_ENFORCED,
         trusted_keys=TRUSTED,
     )
     client = CxgovClient(temporal, task_queue=task_queue, charter_path=charter, signer=TEST_SIGNER)

@@ -125,10 +125,10 @@ async def test_decisions_and_archived_records_carry_the_charter_sha256(served: S
         status = await bot.get(f"/v1/actions/{action_id}")
     assert (status.json()["charter_version"], status.json()["charter_sha256"]) == (3, SHA)
     history = await served.stack.temporal.get_workflow_handle(action_id).fetch_history()
-    _run, records = derive(history, archived_at=datetime.now(UTC))
+    run, records = derive(history, archived_at=datetime.now(UTC))
     archive = AuditArchive(served.audit_url)
     try:
-        archive.append_records(records=records)
+        archive.append_run(run=run, records=records)
         stored = [r for r in archive.query() if r.action_id == action_id]
         assert [(r.kind, r.charter_version, r.charter_sha256) for r in stored] == [("action", 3, SHA)]
         assert archive.verify().ok

@@ -25,6 +25,7 @@ from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, DrillInput, DrillResult, Status
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 from workflows.drill import DrillWorkflow
 
 NO_SUCH_ACTION = "unknown action 'close_account': charter acme-retail declares no such action"
@@ -58,6 +59,7 @@ async def test_questions_and_gaps_answer_for_what_really_ran(
         archive=archive,
         drills=ledger,
         drill_workspace=tmp_path / "drills",
+        budgets=NOT_ENFORCED,
         trusted_keys=TRUSTED,
     )
     client = CxgovClient(temporal, task_queue=task_queue, charter_path=CHARTER, signer=TEST_SIGNER)

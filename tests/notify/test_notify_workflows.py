@@ -23,6 +23,7 @@ from cxgov.notify import NoticeFailure, Notifier, load_routes
 from cxgov.sandbox import Sandbox
 from cxgov.wire import Status
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 
 REFUND_120 = {"order_id": "O-1001", "sku": "JACKET-BLK-L", "amount": "120"}
 SUMMARY = "support-bot refund 120 USD for C-100"
@@ -55,6 +56,8 @@ async def restarted(stack: Stack, sandbox: Sandbox, notifier: Notifier) -> Async
         systems=Systems.serving(sandbox),
         trusted_keys=TRUSTED,
         notifier=notifier,
+        drills=NOT_ENFORCED,
+        budgets=NOT_ENFORCED,
     )
     async with worker:
         yield worker

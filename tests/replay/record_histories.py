@@ -28,6 +28,7 @@ from cxgov.drills.ledger import DrillLedger  # noqa: E402
 from cxgov.sandbox import Sandbox  # noqa: E402
 from cxgov.wire import ArchiveInput, DrillInput, DrillWatchInput, RetentionInput  # noqa: E402
 from worker import build_worker  # noqa: E402
+from worker.build import NOT_ENFORCED  # noqa: E402
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow  # noqa: E402
 from workflows.drill import DrillWatchWorkflow, DrillWorkflow  # noqa: E402
 from workflows.notice import notice_workflow_id  # noqa: E402
@@ -83,6 +84,7 @@ async def main() -> None:
         archive=archive,
         drills=ledger,
         drill_workspace=work / "drills",
+        budgets=NOT_ENFORCED,
         trusted_keys=TRUSTED,
     )
     client = CxgovClient(temporal, task_queue=queue, charter_path=charter, signer=TEST_SIGNER)

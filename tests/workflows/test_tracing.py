@@ -17,6 +17,7 @@ from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.wire import Status
 from worker import build_worker
+from worker.build import NOT_ENFORCED
 
 
 async def test_one_action_is_one_trace(dev_env: WorkflowEnvironment, sandbox: Sandbox) -> None:
@@ -33,6 +34,8 @@ async def test_one_action_is_one_trace(dev_env: WorkflowEnvironment, sandbox: Sa
         systems=Systems.serving(sandbox),
         executor=ThreadPoolExecutor(max_workers=4),
         trusted_keys=TRUSTED,
+        drills=NOT_ENFORCED,
+        budgets=NOT_ENFORCED,
     )
     traced = Stack(
         client=CxgovClient(client, task_queue=task_queue, charter_path=CHARTER, signer=TEST_SIGNER),

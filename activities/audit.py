@@ -10,10 +10,10 @@ from temporalio import activity
 from temporalio.client import Client
 
 from cxgov.audit.failures import ArchiveFailures
-from cxgov.audit.store import AuditArchive
+from cxgov.audit.store import AuditArchive, ExpiryReceipt
 from cxgov.audit.sync import sync_closed
 from cxgov.charter import CharterCache
-from cxgov.settings import retention_floor_days
+from cxgov.settings import Settings, retention_floor_days
 from cxgov.wire import ArchiveInput, ArchiveResult, RetentionInput, RetentionResult, UnarchivedRun
 
 
@@ -64,6 +64,14 @@ class AuditActivities:
             tell_people=people,
         )
 
+    def _purge(self, *, before: datetime, now: datetime) -> ExpiryReceipt | None:
+        """Purge through CXGOV_RETENTION_DATABASE_URL when set (the only role allowed to delete evidence)."""
+        url = Settings().retention_database_url
+        if url is None or url == self.archive.url:
+            return self.archive.purge(before=before, now=now)
+        with AuditArchive(url) as purger:
+            return purger.purge(before=before, now=now)
+
     @activity.defn(name="purge_expired")
     async def purge_expired(self, input: RetentionInput) -> RetentionResult:
         """Purge records older than the charter's retention_days (never below CXGOV_RETENTION_FLOOR_DAYS), except
@@ -71,7 +79,7 @@ class AuditActivities:
         # The floor is set outside the charter; a charter below it is refused at load, and never purges below it.
         days = max(self.charters.get().retention_days, retention_floor_days())
         now = self.clock()
-        receipt = await asyncio.to_thread(self.archive.purge, before=now - timedelta(days=days), now=now)
+        receipt = await asyncio.to_thread(self._purge, before=now - timedelta(days=days), now=now)
         if receipt is None:
             return RetentionResult(purged=0, retention_days=days)
         return RetentionResult(purged=receipt.count, retention_days=days, receipt_seq=receipt.seq)

@@ -17,7 +17,7 @@ from typer.exceptions import TyperException
 
 from cxgov.charter import CharterCache, charter_gaps, load_charter
 from cxgov.client import prepare_request
-from cxgov.commands import artifacts, holds, interventions
+from cxgov.commands import artifacts, holds, interventions, migrate
 from cxgov.commands import charter as charter_commands
 from cxgov.commands import questions as governance
 from cxgov.commands.audit import audit_app
@@ -389,6 +389,7 @@ app.command("override")(interventions.override)
 audit_app.command("hold")(holds.hold)
 audit_app.command("holds")(holds.holds)
 audit_app.command("release")(holds.release)
+audit_app.command("migrate")(migrate.migrate)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -101,6 +101,11 @@ class Settings:
 
     database_url: str | None = field(default_factory=lambda: os.environ.get("CXGOV_DATABASE_URL") or None)
     """Audit archive database URL; SQLite under `home` when unset."""
+    retention_database_url: str | None = field(
+        default_factory=lambda: os.environ.get("CXGOV_RETENTION_DATABASE_URL") or None, repr=False
+    )
+    """The retention purge's own connection (on PostgreSQL, a role that may delete past retention); unset: the
+    audit database's URL. The app role of `cxgov audit migrate --app-role` may not delete."""
 
     activity_timeout: float = field(default_factory=lambda: _env_float("CXGOV_ACTIVITY_TIMEOUT", 10.0))
     """Start-to-close timeout (seconds) of connector activities: how soon a crashed worker's step is retried."""

@@ -1,7 +1,8 @@
 # The cxgov image: the `cxgov` CLI, run as `cxgov worker` by docker-compose.yml.
 #   docker build -t cxgov .
 #   docker run --rm cxgov --help
-FROM python:3.11-slim
+# Debian bookworm, the release requirements.lock is generated for (its wheels need glibc 2.28 or newer).
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -15,11 +16,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends graphviz \
     && rm -rf /var/lib/apt/lists/*
 
-# Dependencies first (the ones pyproject.toml declares), so that code edits do not reinstall them.
+# Dependencies first, so that code edits do not reinstall them: exactly the files requirements.lock pins and
+# hashes (the runtime closure of pyproject.toml's dependencies, at the versions the tests ran with), so every
+# build installs the same ones; pip refuses any file whose hash differs. Regenerate it with `make lock`.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
+
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); \
-print('\n'.join(p['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
 
 COPY cxgov ./cxgov
 COPY workflows ./workflows

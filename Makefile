@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint install clean
+.PHONY: run test test-fast bench lint install clean lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cxgov needs Python 3.11+"'
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.decisions
 	$(BIN)/python -m bench.audit_archive
 	$(BIN)/python -m bench.api
+
+# requirements.lock: the Docker image's dependencies, pinned to this virtualenv's versions, with hashes (needs
+# the package index). Run after changing [project].dependencies or upgrading the virtualenv; commit the result.
+lock: $(STAMP)
+	$(BIN)/python scripts/lock
 
 clean:
 	rm -rf $(VENV) .cxgov .pytest_cache .mypy_cache .ruff_cache

@@ -175,15 +175,20 @@ def _ms(ordered: list[float], fraction: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def front_door(client: Client, *, home: Path, principals: list[str]) -> AsyncIterator[FrontDoor]:
+async def front_door(
+    client: Client, *, home: Path, charter_path: Path, principals: list[str]
+) -> AsyncIterator[FrontDoor]:
     """Worker, ledgers, archive, keys and the API server in `home`; everything is stopped and closed after."""
-    charter_path = certified_charter(home)
     charter = load_charter(charter_path)
     write_world(home / "seed.yaml")
     settings = Settings(home=home, database_url=f"sqlite:///{home / 'audit.db'}", charter_path=charter_path)
     sandbox = Sandbox(home / "sandbox.db")
     archive, drills = AuditArchive(settings.audit_url), DrillLedger(settings.audit_url)
-    budgets, freezes, keys = BudgetLedger(settings.audit_url), FreezeBook(settings.audit_url), KeyStore(settings.audit_url)
+    budgets, freezes, keys = (
+        BudgetLedger(settings.audit_url),
+        FreezeBook(settings.audit_url),
+        KeyStore(settings.audit_url),
+    )
     try:
         sandbox.load_world(seed=home / "seed.yaml")
         now = datetime.now(UTC)
@@ -340,7 +345,7 @@ async def run_load(
     mix = plan_mix(load_charter(charter_path), count=config.count, shares=config.shares, seed=config.seed)
     drill_runner = "ana"
     principals = sorted({p.principal for p in mix.requests} | {p.approver or drill_runner for p in mix.requests})
-    async with front_door(client, home=home, principals=principals) as door:
+    async with front_door(client, home=home, charter_path=charter_path, principals=principals) as door:
         limits = httpx.Limits(max_connections=config.concurrency + 64, max_keepalive_connections=config.concurrency)
         async with httpx.AsyncClient(base_url=door.url, timeout=WAIT + 60, limits=limits) as http:
             say(f"stack up: API {door.url}, task queue {door.task_queue}; drilling before the load")
@@ -370,6 +375,8 @@ async def main() -> int:
     args = parser.parse_args()
     if args.count < 1 or args.concurrency < 1:
         parser.error("--count and --concurrency must be at least 1")
+    if any(getattr(args, kind) < 0 for kind in KINDS) or not any(getattr(args, kind) > 0 for kind in KINDS):
+        parser.error("shares must not be negative, and at least one must be above 0")
     shares = Shares(**{kind: getattr(args, kind) for kind in KINDS})
     config = LoadConfig(
         count=args.count,
@@ -383,7 +390,9 @@ async def main() -> int:
     print(f"{os.cpu_count()} CPUs; temporal dev server (in memory); {config.count} requests", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="cxgov-bench-load-") as tmp:
-            report = await run_load(governed(env.client), home=Path(tmp), config=config, say=lambda s: print(s, flush=True))
+            report = await run_load(
+                governed(env.client), home=Path(tmp), config=config, say=lambda s: print(s, flush=True)
+            )
     finally:
         await env.shutdown()
     for line in report.lines():

@@ -9,6 +9,7 @@ after the audit-archive workflow and a full re-sync, the budget ledger's rows, a
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,22 +18,20 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus
 
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.sync import sync_closed
-from cxgov.budgets import BudgetLedger, BudgetUse
+from cxgov.budgets import RELEASED, RESERVED, BudgetLedger
 from cxgov.wire import ArchiveInput, Status
 from workflows.audit import AuditArchiveWorkflow
 
 if TYPE_CHECKING:
     from bench.load import Answer, FrontDoor
 
-TERMINAL = frozenset({Status.COMPLETED, Status.DENIED, Status.EXPIRED, Status.COMPENSATED}) | {
-    Status.COMPENSATION_FAILED,
-    Status.FAILED,
-}
+TERMINAL = frozenset(
+    {Status.COMPLETED, Status.DENIED, Status.EXPIRED, Status.COMPENSATED, Status.COMPENSATION_FAILED, Status.FAILED}
+)
 """Where an action ends (reversed and reversal_failed come only after a reversal, which the load never asks)."""
 READS_IN_FLIGHT = 32
 EXAMPLES = 3
@@ -45,7 +44,7 @@ class BudgetCount:
     actor: str
     action: str
     rows: int
-    """Ledger rows (reservations, released or not)."""
+    """Reservations in the ledger (released or not)."""
     shares: int
     consumed: Decimal
     """Unreleased shares in the window and their amount (`BudgetLedger.used`)."""
@@ -66,7 +65,7 @@ class BudgetCount:
     def line(self) -> str:
         verdict = "exact" if self.exact else "MISMATCH"
         return (
-            f"budget {self.actor}/{self.action}: ledger {self.shares} shares ({self.rows} rows), {self.consumed} "
+            f"budget {self.actor}/{self.action}: ledger {self.shares} shares ({self.rows} reserved), {self.consumed} "
             f"consumed; completed {self.completed} refunds totalling {self.completed_amount}: {verdict}"
         )
 
@@ -198,7 +197,10 @@ def _check_answers(checks: Checks, answers: list[Answer]) -> None:
         planned = answer.planned
         if planned.kind == "bad_input":
             if answer.http != planned.expect_http or not (answer.body or {}).get("error"):
-                fail(f"bad input {planned.variant} not refused with {planned.expect_http}", f"{answer.http} {answer.body}")
+                fail(
+                    f"bad input {planned.variant} not refused with {planned.expect_http}",
+                    f"{answer.http} {answer.body}",
+                )
             continue
         if not answer.accepted:
             fail(f"valid {planned.kind} request not accepted", f"{answer.http or answer.error} {answer.body}")
@@ -245,8 +247,8 @@ async def _check_archive(
                 task_queue=door.task_queue,
             )
             records = await asyncio.to_thread(lambda: list(archive.query()))
-            actions = Counter(r.action_id for r in records if r.kind == "action" and r.action_id in wanted)
-            if set(actions) >= wanted or loop.time() > deadline:
+            present = {r.action_id for r in records if r.kind == "action"}
+            if present >= wanted or loop.time() > deadline:
                 break
             await asyncio.sleep(0.5)
         report = await sync_closed(door.client, archive, full=True)
@@ -255,14 +257,16 @@ async def _check_archive(
         chain = await asyncio.to_thread(archive.verify)
     finally:
         archive.close()
-    actions = Counter(r.action_id for r in records if r.kind == "action")
+    actions = Counter(r.action_id or "" for r in records if r.kind == "action")
     checks.archived = {action_id: actions.get(action_id, 0) for action_id in wanted}
     checks.chain = f"chain {'intact' if chain.ok else 'BROKEN: ' + str(chain.problem)} ({chain.checked} records)"
     archived_status = {r.action_id: r.status for r in records if r.kind == "action"}
     wrong = [i for i in wanted if checks.archived[i] == 1 and archived_status[i] != checks.statuses[i].get("status")]
     not_once = {i: n for i, n in checks.archived.items() if n != 1}
     if not_once:
-        checks.failures.append(f"archive: {len(not_once)} accepted action(s) not archived exactly once, e.g. {_few(not_once)}")
+        checks.failures.append(
+            f"archive: {len(not_once)} accepted action(s) not archived exactly once, e.g. {_few(not_once)}"
+        )
     if wrong:
         checks.failures.append(f"archive: {len(wrong)} record(s) with another status than the API's, e.g. {wrong[:3]}")
     if report.archived or report.failed:
@@ -276,12 +280,14 @@ async def _check_archive(
 
 
 def _check_budgets(checks: Checks, door: FrontDoor, answers: list[Answer], bad: set[str]) -> None:
-    """Per budgeted (actor, action): the ledger's rows and unreleased shares are exactly the completed ones."""
+    """Per budgeted (actor, action): the ledger's shares (`budget_reserved` records on the audit chain, none
+    released) are exactly the completed actions', each with its amount, and `BudgetLedger.used` sums to theirs."""
     charter, now = door.charter, datetime.now(UTC)
+    archive = AuditArchive(door.settings.audit_url)
     ledger = BudgetLedger(door.settings.audit_url)
     try:
-        with ledger.database.reading() as connection:
-            rows = list(connection.execute(select(BudgetUse)).all())
+        reserved = list(archive.query(kind=RESERVED))
+        released = {record.action_id for record in archive.query(kind=RELEASED)}
         pairs = {(a.planned.principal, a.planned.action) for a in answers}
         for actor, action in sorted(pairs):
             person = charter.people.get(actor)
@@ -295,7 +301,7 @@ def _check_budgets(checks: Checks, door: FrontDoor, answers: list[Answer], bad: 
                 and a.accepted
                 and checks.statuses[a.planned.action_id].get("status") == Status.COMPLETED
             }
-            mine = [row for row in rows if (row.actor, row.action) == (actor, action)]
+            mine = [record for record in reserved if (record.actor, record.action) == (actor, action)]
             shares, consumed = ledger.used(actor=actor, action=action, budget=grant.budget, now=now)
             count = BudgetCount(
                 actor=actor,
@@ -305,17 +311,25 @@ def _check_budgets(checks: Checks, door: FrontDoor, answers: list[Answer], bad: 
                 consumed=consumed,
                 completed=len(completed),
                 completed_amount=sum(completed.values(), Decimal(0)),
-                strays=sum(1 for row in mine if row.action_id not in completed or row.released),
+                strays=sum(1 for record in mine if _stray(record.action_id, record.detail, completed, released)),
             )
             checks.budgets.append(count)
             if not count.exact:
                 checks.failures.append(count.line())
     finally:
         ledger.close()
-    traces = sum(1 for row in rows if row.action_id in bad)
+        archive.close()
+    traces = sum(1 for record in reserved if record.action_id in bad)
     checks.bad_traces += traces
     if traces:
         checks.failures.append(f"budgets: {traces} share(s) reserved for bad input")
+
+
+def _stray(action_id: str | None, detail: str, completed: dict[str, Decimal], released: set[str | None]) -> bool:
+    """A share that is not exactly a completed action's: another action, released, or another amount."""
+    if action_id not in completed or action_id in released:
+        return True
+    return Decimal(json.loads(detail).get("amount", "0")) != completed[action_id]
 
 
 def _check_effects(checks: Checks, door: FrontDoor, answers: list[Answer], bad: set[str]) -> None:
@@ -328,7 +342,9 @@ def _check_effects(checks: Checks, door: FrontDoor, answers: list[Answer], bad: 
     bookings = set(world["bookings"])
     refunds_ok = refunds == {i: str(Decimal(v)) for i, v in planned_refunds.items()}
     if not refunds_ok:
-        checks.failures.append(f"effects: sandbox refunds differ from the completed refunds: {_diff(refunds, planned_refunds)}")
+        checks.failures.append(
+            f"effects: sandbox refunds differ from the completed refunds: {_diff(refunds, planned_refunds)}"
+        )
     if bookings != planned_bookings:
         checks.failures.append(f"effects: {len(bookings ^ planned_bookings)} booking(s) differ from the completed ones")
     checks.effects = (
@@ -347,6 +363,3 @@ def _diff(held: dict[str, str], planned: dict[str, str]) -> str:
     missing = sorted(set(planned) - set(held))[:EXAMPLES]
     changed = sorted(i for i in set(held) & set(planned) if held[i] != str(Decimal(planned[i])))[:EXAMPLES]
     return f"extra {extra}, missing {missing}, other amount {changed}"
-
-
-_ = col  # sqlmodel's col is what the ledger's own queries use; kept importable for readers comparing them

@@ -153,7 +153,12 @@ def write_world(path: Path) -> None:
             f"    {{customer: {customer}, placed: -1h, address: 1 Load St, dispatched: false,",
             f"     lines: [{{sku: {SKU}, price: 1000000}}, {{sku: {FINAL_SKU}, price: 100}}]}}",
         ]
-    lines += ["clinics:", f"  {CLINIC}:", f'    "{SLOT}": {{capacity: 1000000, booked: 0}}', "recipients: [load-partner]"]
+    lines += [
+        "clinics:",
+        f"  {CLINIC}:",
+        f'    "{SLOT}": {{capacity: 1000000, booked: 0}}',
+        "recipients: [load-partner]",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

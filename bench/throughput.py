@@ -13,6 +13,11 @@ Each mode is warmed up, then timed at the given concurrency; rounds alternate th
 governed first) so neither mode always runs on a warmer or cooler machine. Every governed action must end
 `completed`; the statuses are counted and printed.
 
+Each timed batch also prints where the CPU went, in milliseconds per workflow: this Python process (client,
+worker and activities together: `time.process_time`) and the dev server (a separate process: user + system time
+from `/proc/<pid>/stat`). After the last round, one workflow of each mode is read back from the server: its
+history events by type, workflow tasks and payload bytes.
+
 Run: `.venv/bin/python -m bench.throughput [--count 500] [--concurrency 50] [--rounds 2]`.
 """
 
@@ -34,6 +39,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -90,11 +96,18 @@ class Measurement:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    worker_cpu: float = 0.0
+    """CPU seconds of this process (client, worker, activities) during the batch."""
+    server_cpu: float | None = None
+    """CPU seconds of the dev server process during the batch; None when it was not measured."""
 
     def add(self, other: Measurement) -> None:
         self.seconds += other.seconds
         self.latencies.extend(other.latencies)
         self.statuses.update(other.statuses)
+        self.worker_cpu += other.worker_cpu
+        if other.server_cpu is not None:
+            self.server_cpu = (self.server_cpu or 0.0) + other.server_cpu
 
     @property
     def per_second(self) -> float:
@@ -109,15 +122,60 @@ class Measurement:
         return (
             f"{label} {self.mode}: {len(self.latencies)} workflows in {self.seconds:.2f} s: {self.per_second:.1f}/s, "
             f"p50 {self.percentile_ms(0.50):.0f} ms, p99 {self.percentile_ms(0.99):.0f} ms; statuses: {statuses}"
+            f"{self.cpu_text()}"
         )
+
+    def cpu_text(self) -> str:
+        """CPU per workflow: this process and, when measured, the dev server."""
+        if not self.latencies:
+            return ""
+        count = len(self.latencies)
+        text = f"; cpu per workflow: worker {1000 * self.worker_cpu / count:.1f} ms"
+        if self.server_cpu is not None:
+            text += f", server {1000 * self.server_cpu / count:.1f} ms"
+        return text
 
 
 One = Callable[[int], Awaitable[str]]
 """Run workflow number n to its end and return its final status."""
 
 
-async def measure(mode: str, one: One, *, count: int, concurrency: int, first: int) -> Measurement:
-    """Run `count` workflows, at most `concurrency` at once; wall time from the first start to the last end."""
+def server_pid() -> int | None:
+    """The dev server this process started (a child named `temporal`), for its CPU time; None if not found."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent == me and name == "temporal":
+            return int(entry.name)
+    return None
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process `pid` (from /proc/<pid>/stat), None when it cannot be read."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3 of stat(5); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    mode: str, one: One, *, count: int, concurrency: int, first: int, server: int | None = None
+) -> Measurement:
+    """Run `count` workflows, at most `concurrency` at once; wall time from the first start to the last end.
+
+    CPU time of this process, and of the dev server process `server` if given, is taken over the same span.
+    """
     gate = asyncio.Semaphore(concurrency)
     result = Measurement(mode)
 
@@ -131,10 +189,28 @@ async def measure(mode: str, one: One, *, count: int, concurrency: int, first: i
             result.latencies.append(time.perf_counter() - start)
             result.statuses[status] += 1
 
+    server_before = process_cpu(server)
+    worker_before = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(timed(n) for n in range(first, first + count)))
     result.seconds = time.perf_counter() - start
+    result.worker_cpu = time.process_time() - worker_before
+    server_after = process_cpu(server)
+    if server_before is not None and server_after is not None:
+        result.server_cpu = server_after - server_before
     return result
+
+
+async def history_anatomy(client: Client, workflow_id: str) -> str:
+    """One workflow's history, as the server stores it: events by type, workflow tasks, payload bytes."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    kinds: Counter[str] = Counter()
+    for event in history.events:
+        kinds[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += 1
+    tasks = kinds["WORKFLOW_TASK_COMPLETED"]
+    size = len(history.to_json().encode())
+    listed = ", ".join(f"{kind.lower()} {n}" for kind, n in sorted(kinds.items()))
+    return f"{len(history.events)} events, {tasks} workflow tasks, history JSON {size} bytes: {listed}"
 
 
 def bare_worker(client: Client, task_queue: str) -> Worker:
@@ -150,21 +226,34 @@ def bare_worker(client: Client, task_queue: str) -> Worker:
     )
 
 
-async def run_bare(client: Client, *, count: int, concurrency: int) -> Measurement:
+async def run_bare(
+    client: Client, *, count: int, concurrency: int, server: int | None = None, ran: list[str] | None = None
+) -> Measurement:
+    """Time bare workflows; the id of each one run is appended to `ran` (if given)."""
     task_queue = f"bench-bare-{uuid.uuid4()}"
 
     async def one(n: int) -> str:
-        done = await client.execute_workflow(
-            BareWorkflow.run, TouchInput(n=n), id=f"bench-bare-{uuid.uuid4()}", task_queue=task_queue
-        )
+        workflow_id = f"bench-bare-{uuid.uuid4()}"
+        if ran is not None:
+            ran.append(workflow_id)
+        done = await client.execute_workflow(BareWorkflow.run, TouchInput(n=n), id=workflow_id, task_queue=task_queue)
         return "completed" if done.n == n else "wrong result"
 
     async with bare_worker(client, task_queue):
         await measure("bare", one, count=WARM_UP, concurrency=concurrency, first=0)
-        return await measure("bare", one, count=count, concurrency=concurrency, first=WARM_UP)
+        return await measure("bare", one, count=count, concurrency=concurrency, first=WARM_UP, server=server)
 
 
-async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurrency: int) -> Measurement:
+async def run_governed(
+    client: Client,
+    sandbox: Sandbox,
+    *,
+    count: int,
+    concurrency: int,
+    server: int | None = None,
+    ran: list[str] | None = None,
+) -> Measurement:
+    """Time governed actions; the id of each one run is appended to `ran` (if given)."""
     task_queue = f"bench-governed-{uuid.uuid4()}"
     cx = CxgovClient(client, task_queue=task_queue, charter_path=CHARTER, signer=SIGNER)
 
@@ -177,6 +266,8 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
             reason="throughput benchmark",
             params={"clinic": CLINIC, "slot": SLOT},
         )
+        if ran is not None:
+            ran.append(request.action_id)
         handle = await cx.start(request)
         state = await handle.result()
         return state.status.value
@@ -191,7 +282,7 @@ async def run_governed(client: Client, sandbox: Sandbox, *, count: int, concurre
         budgets=NOT_ENFORCED,
     ):
         await measure("governed", one, count=WARM_UP, concurrency=concurrency, first=0)
-        return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP)
+        return await measure("governed", one, count=count, concurrency=concurrency, first=WARM_UP, server=server)
 
 
 async def dev_server() -> WorkflowEnvironment:
@@ -229,6 +320,8 @@ async def main() -> int:
     bare_client = Client(**{**env.client.config(), "data_converter": pydantic_data_converter})
     governed_client = governed(env.client)
     totals = {"bare": Measurement("bare"), "governed": Measurement("governed")}
+    server = server_pid()
+    ran: dict[str, list[str]] = {"bare": [], "governed": []}
     try:
         with tempfile.TemporaryDirectory(prefix="cxgov-bench-") as tmp:
             seed = Path(tmp) / "seed.yaml"
@@ -240,13 +333,27 @@ async def main() -> int:
                     modes = ["bare", "governed"] if index % 2 == 0 else ["governed", "bare"]
                     for mode in modes:
                         if mode == "bare":
-                            batch = await run_bare(bare_client, count=args.count, concurrency=args.concurrency)
+                            batch = await run_bare(
+                                bare_client,
+                                count=args.count,
+                                concurrency=args.concurrency,
+                                server=server,
+                                ran=ran["bare"],
+                            )
                         else:
                             batch = await run_governed(
-                                governed_client, sandbox, count=args.count, concurrency=args.concurrency
+                                governed_client,
+                                sandbox,
+                                count=args.count,
+                                concurrency=args.concurrency,
+                                server=server,
+                                ran=ran["governed"],
                             )
                         print(batch.line(f"round {index + 1}"), flush=True)
                         totals[mode].add(batch)
+                for mode, ids in ran.items():
+                    if ids:
+                        print(f"one {mode} workflow: {await history_anatomy(env.client, ids[-1])}", flush=True)
             finally:
                 sandbox.close()
     finally:

@@ -33,7 +33,7 @@ from cxgov.drills import drill_schedule_id
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
 from cxgov.identity.signing import Signer, action_payload, decision_payload
 from cxgov.policy import Screened, check_request_shape, screen
-from cxgov.policy.params import check_action_id
+from cxgov.policy.params import check_action_id, check_param_values
 from cxgov.settings import Settings
 from cxgov.summaries import action_summary, drill_summary, request_amount, reversal_summary
 from cxgov.tracing import configure_tracing, tracing_interceptor
@@ -154,11 +154,7 @@ def prepare_request(
     check_request_shape(actor=actor, action=action, customer=customer, channel=channel, reason=reason)
     if action_id is not None:
         check_action_id(action_id)
-    for name, value in (params or {}).items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal | list):
-            raise BadRequest(f"param {name!r} must be text, a number or a list, got {type(value).__name__}", field=name)
-        if isinstance(value, float | int):
-            params = {**(params or {}), name: str(value)}
+    params = check_param_values(params or {})
     try:
         request = ActionRequest(
             action_id=action_id or new_action_id(),
@@ -167,7 +163,7 @@ def prepare_request(
             customer=customer,
             channel=channel,
             reason=reason,
-            params=dict(params or {}),
+            params=params,
         )
     except ValidationError as err:
         first = err.errors(include_url=False)[0]

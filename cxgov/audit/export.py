@@ -15,6 +15,19 @@ EXPORT_COLUMNS: tuple[str, ...] = ("seq", *RECORD_FIELDS, "prev_hash", "hash")
 """CSV columns, in order: the chain position, every record field, then the chain hashes."""
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is run as a formula by spreadsheets (CSV injection): exported with a
+leading `'`, which spreadsheets show as text (OWASP's guidance). Numbers are written as they are."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell: text a spreadsheet would run as a formula gets a leading `'`; anything else is
+    returned unchanged (numbers stay numbers, `-5` included)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 _TIME_COLUMNS = tuple(i for i, name in enumerate(EXPORT_COLUMNS) if name in TIME_FIELDS)
 _FLAGS = {name for name, info in AuditRecordBase.model_fields.items() if info.annotation is bool}
 _FLAG_COLUMNS = tuple(i for i, name in enumerate(EXPORT_COLUMNS) if name in _FLAGS)
@@ -28,7 +41,7 @@ def _csv_row(record: AuditRecordPublic) -> list[Any]:
             row[i] = row[i].isoformat()
     for i in _FLAG_COLUMNS:
         row[i] = "true" if row[i] else "false"
-    return row
+    return [spreadsheet_safe(value) for value in row]
 
 
 def export_records(*, records: Iterable[AuditRecordPublic], format: ExportFormat, out: TextIO) -> int:
@@ -38,7 +51,9 @@ def export_records(*, records: Iterable[AuditRecordPublic], format: ExportFormat
         records: The records, e.g. `AuditArchive.query(...)` (consumed once, never held in memory).
         format: `json` for JSON Lines (one object per line, JSON-text fields such as `params` kept as the
             exact text that was hashed), `csv` for a header line and one row per record (an empty cell for
-            a missing value, `true`/`false` for `gap`, times in UTC ISO 8601).
+            a missing value, `true`/`false` for `gap`, times in UTC ISO 8601; a text cell starting with `=`, `+`,
+            `-`, `@`, a tab or a carriage return gets a leading `'`, so that no spreadsheet runs it as a formula:
+            JSON Lines is the exact, verifiable form).
         out: Where to write (a text stream; open files with `newline=""` for CSV).
 
     Raises:

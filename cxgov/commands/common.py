@@ -102,12 +102,18 @@ def moment(value: str | None, *, option: str, now: datetime | None = None) -> da
     if value is None:
         return None
     now = now or datetime.now(UTC)
+    shown = value if len(value) <= 40 else f"{value[:40]}..."
     try:
         return now - parse_duration(value)
-    except ValueError:
-        pass
+    except ValueError as err:
+        if value.strip()[:1].isdigit() and value.strip()[-1:] in ("s", "m", "h", "d"):
+            raise BadRequest(f"{option} {shown!r}: {err}") from None
+    except OverflowError:
+        raise BadRequest(f"{option} {shown!r} reaches back before the year 1") from None
     try:
         parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
-        raise BadRequest(f"{option} {value!r}: write a duration like 180d or 12h, or a date like 2026-06-01") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        raise BadRequest(f"{option} {shown!r}: write a duration like 180d or 12h, or a date like 2026-06-01") from None
+    except OverflowError:
+        raise BadRequest(f"{option} {shown!r} is outside the years 1 to 9999 once in UTC") from None

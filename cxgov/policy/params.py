@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from cxgov.charter.models import Action
 from cxgov.errors import BadRequest
@@ -24,8 +25,8 @@ def validate_params(*, action_name: str, action: Action, params: dict[str, objec
     extra = sorted(set(params) - set(declared))
     if extra:
         raise BadRequest(
-            f"{action_name} takes no param {extra[0]!r} (it takes: {', '.join(declared) or 'none'})",
-            field=extra[0],
+            f"{action_name} takes no param {_cut(extra[0])!r} (it takes: {', '.join(declared) or 'none'})",
+            field=extra[0][:MAX_NAME_CHARS],
         )
     missing = [name for name in declared if name not in params]
     if missing:
@@ -61,16 +62,62 @@ def _money(name: str, value: object) -> Decimal:
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise BadRequest(f"param {name!r} must be an amount of money, got {value!r}", field=name) from None
+        raise BadRequest(f"param {name!r} must be an amount of money, got {_cut(repr(value))}", field=name) from None
     if not amount.is_finite():
-        raise BadRequest(f"param {name!r} must be a finite amount, got {value!r}", field=name)
+        raise BadRequest(f"param {name!r} must be a finite amount, got {_cut(repr(value))}", field=name)
     if amount < 0:
-        raise BadRequest(f"param {name!r} must not be negative, got {value}", field=name)
+        raise BadRequest(f"param {name!r} must not be negative, got {_cut(str(value))}", field=name)
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise BadRequest(f"param {name!r} has more than two decimal places: {value}", field=name)
+        raise BadRequest(f"param {name!r} has more than two decimal places: {_cut(str(value))}", field=name)
     if amount > Decimal("1e12"):
-        raise BadRequest(f"param {name!r} is implausibly large: {value}", field=name)
+        raise BadRequest(f"param {name!r} is implausibly large: {_cut(str(value))}", field=name)
+    if amount.is_zero():
+        amount = amount.copy_abs()  # "-0" is zero, never a negative amount
+    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
+        amount = amount.quantize(Decimal(1))  # "1E+2" is written 100
     return amount
+
+
+def _cut(text: str) -> str:
+    """`text` as an error message quotes it: at most 40 characters."""
+    return text if len(text) <= 40 else f"{text[:40]}..."
+
+
+def check_param_values(params: dict[str, Any]) -> dict[str, ParamValue]:
+    """Params as a caller sent them (a JSON object, `-p name=value` pairs), checked for shape before the charter
+    types them: at most MAX_PARAMS, short names, and each value text, a number or a list of text.
+
+    Numbers become their text (`40` -> "40"), so that the charter's type decides what they mean (and says what is
+    wrong with `NaN` or `1e400`).
+
+    Raises:
+        BadRequest: anything else, naming the param.
+    """
+    if len(params) > MAX_PARAMS:
+        raise BadRequest(f"{len(params)} params; the limit is {MAX_PARAMS}", field="params")
+    checked: dict[str, ParamValue] = {}
+    for name, value in params.items():
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+            raise BadRequest(
+                f"param name {_cut(str(name))!r} is empty or longer than {MAX_NAME_CHARS} characters", field="params"
+            )
+        if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise BadRequest(f"param {name!r} must be a list of text", field=name)
+            checked[name] = list(value)
+        elif isinstance(value, str):
+            checked[name] = value
+        elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            checked[name] = _number_text(name, value)
+        else:
+            raise BadRequest(f"param {name!r} must be text, a number or a list, got {type(value).__name__}", field=name)
+    return checked
+
+
+def _number_text(name: str, value: int | float | Decimal) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # more digits than any amount; str() may even refuse
+        raise BadRequest(f"param {name!r} is implausibly large", field=name)
+    return str(value)
 
 
 def _list(name: str, value: object) -> list[str]:

@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.decisions
 	$(BIN)/python -m bench.audit_archive
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.load
 
 # requirements.lock: the Docker image's dependencies, pinned to this virtualenv's versions, with hashes (needs
 # the package index). Run after changing [project].dependencies or upgrading the virtualenv; commit the result.

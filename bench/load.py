@@ -20,7 +20,7 @@ polls `GET /v1/approvals`), denied, and bad input that must get a 4xx and start 
 Prints p50/p99 latency per kind (escalated: request to completion, approval included), actions per second,
 then `load_actions_per_second:` and `load_lost:` last; exits 1 when anything was lost or a check failed.
 
-Run: `.venv/bin/python -m bench.load [--count 1000] [--concurrency 200]`.
+Run: `.venv/bin/python -m bench.load [--count 1000] [--concurrency 50]`.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ WAIT = 60
 """Seconds each POST (and approve) asks the API to wait for the action to settle."""
 APPROVALS_IN_FLIGHT = 20
 """Approve calls one approver has open at once."""
+ATTEMPTS = 3
+RETRY_PAUSE = 1.0
+"""A POST answered 503 (or not at all) is sent again, with the same action id, up to ATTEMPTS times."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ class LoadConfig:
 
     count: int = 1000
     """Requests in the mix, bad input included."""
-    concurrency: int = 200
-    """Requests in flight at once (approvals come on top, up to APPROVALS_IN_FLIGHT per approver)."""
+    concurrency: int = 50
+    """Requests in flight at once (approvals come on top, up to APPROVALS_IN_FLIGHT per approver). On 2 cores
+    shared by server, worker, API and load, throughput peaks around 25-50; at 200 requests queue so long that
+    POSTs waiting 60 s time out (503) before their workflow's first task runs."""
     shares: Shares = field(default_factory=Shares)
     approver_poll: float = 1.0
     """Seconds between an approver's looks at `GET /v1/approvals`."""
@@ -91,6 +96,7 @@ class Answer:
     http: int | None = None
     body: dict[str, Any] | None = None
     error: str | None = None
+    attempts: int = 0
     settled: float | None = None
     """When the bench saw it settle: the POST's answer, or for an escalated one the approve call's answer."""
     approval: dict[str, Any] | None = None
@@ -130,6 +136,7 @@ class LoadReport:
     answers: list[Answer]
     seconds: float
     checks: Checks
+    task_queue: str
 
     @property
     def lost(self) -> int:
@@ -161,7 +168,11 @@ class LoadReport:
                 f"{'' if len(latencies) == len(answers) else f' ({len(answers) - len(latencies)} not timed)'}; {shown}"
             )
         accepted = sum(1 for answer in self.answers if answer.accepted)
-        lines.append(f"overall: {accepted} accepted actions settled in {self.seconds:.2f} s: {self.per_second:.1f}/s")
+        retried = sum(1 for answer in self.answers if answer.attempts > 1)
+        lines.append(
+            f"overall: {accepted} accepted actions settled in {self.seconds:.2f} s: {self.per_second:.1f}/s "
+            f"({retried} request(s) sent again after a 503 or no answer)"
+        )
         lines += self.checks.lines()
         lines.append(f"load_actions_per_second: {self.per_second:.1f}")
         lines.append(f"load_lost: {self.lost}")
@@ -248,16 +259,17 @@ async def drive(http: httpx.AsyncClient, door: FrontDoor, mix: Mix, config: Load
         planned = answer.planned
         async with gate:
             headers = door.auth(planned.principal)
+            if planned.raw is not None:
+                headers = {**headers, "Content-Type": "application/json"}
             answer.sent = time.perf_counter()
-            try:
-                if planned.raw is not None:
-                    headers = {**headers, "Content-Type": "application/json"}
-                    reply = await http.post("/v1/actions", content=planned.raw, headers=headers)
-                else:
-                    reply = await http.post("/v1/actions", json=planned.body, headers=headers)
-                answer.http, answer.body = reply.status_code, _json(reply)
-            except httpx.HTTPError as err:
-                answer.error = f"{type(err).__name__}: {err}"
+            if planned.raw is not None:
+                answer.http, answer.body, answer.error, answer.attempts = await _post(
+                    http, "/v1/actions", content=planned.raw, headers=headers
+                )
+            else:
+                answer.http, answer.body, answer.error, answer.attempts = await _post(
+                    http, "/v1/actions", json=planned.body, headers=headers
+                )
             answer.answered = time.perf_counter()
             if planned.kind != "escalated" or not answer.accepted:
                 answer.settled = answer.answered
@@ -296,13 +308,9 @@ async def approve_as(
     async def approve(answer: Answer, digest: str) -> None:
         async with room:
             body = {"reason": "load: amount and customer checked", "digest": digest, "wait": WAIT}
-            try:
-                reply = await http.post(
-                    f"/v1/actions/{answer.planned.action_id}/approve", json=body, headers=door.auth(person)
-                )
-                answer.approval = {"http": reply.status_code, **(_json(reply) or {})}
-            except httpx.HTTPError as err:
-                answer.approval = {"error": f"{type(err).__name__}: {err}"}
+            path = f"/v1/actions/{answer.planned.action_id}/approve"
+            code, reply, error, _ = await _post(http, path, json=body, headers=door.auth(person))
+            answer.approval = {"http": code, "error": error, **(reply or {})}
             answer.settled = time.perf_counter()
 
     while True:
@@ -322,6 +330,29 @@ async def approve_as(
                 tasks.append(asyncio.create_task(approve(answer, str(item.get("digest")))))
         await asyncio.sleep(config.approver_poll)
     await asyncio.gather(*tasks)
+
+
+async def _post(
+    http: httpx.AsyncClient, path: str, **request: Any
+) -> tuple[int | None, dict[str, Any] | None, str | None, int]:
+    """POST, and again on 503 or no answer: the outcome is unknown (the action may have started, the approval
+    may have counted). The same request carries the same action id (joins the first run) or the same approval
+    (the same update id: the first answer), so sending it again is safe. HTTP code, JSON, error, attempts."""
+    code: int | None = None
+    body: dict[str, Any] | None = None
+    error: str | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            reply = await http.post(path, **request)
+        except httpx.HTTPError as err:
+            code, body, error = None, None, f"{type(err).__name__}: {err}"
+        else:
+            code, body, error = reply.status_code, _json(reply), None
+            if code != 503:
+                return code, body, error, attempt
+        if attempt < ATTEMPTS:
+            await asyncio.sleep(RETRY_PAUSE)
+    return code, body, error, ATTEMPTS
 
 
 def _may_be_pending(answer: Answer) -> bool:
@@ -356,7 +387,7 @@ async def run_load(
             seconds = (max(settled) if settled else time.perf_counter()) - min(a.sent for a in answers)
             say("load done; checking runs, archive, budgets and effects")
             checks = await run_checks(http, door, answers, timeout=config.settle_timeout)
-    return LoadReport(config=config, answers=answers, seconds=seconds, checks=checks)
+    return LoadReport(config=config, answers=answers, seconds=seconds, checks=checks, task_queue=door.task_queue)
 
 
 async def main() -> int:
@@ -364,7 +395,7 @@ async def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=1000, help="requests in the mix, bad input included")
-    parser.add_argument("--concurrency", type=int, default=200, help="requests in flight at once")
+    parser.add_argument("--concurrency", type=int, default=50, help="requests in flight at once")
     defaults = Shares()
     for kind in KINDS:
         option = f"--{kind.replace('_', '-')}"

@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 

@@ -256,7 +256,8 @@ class VerifyResult(BaseModel):
 
 class CompensateResult(BaseModel):
     undone: bool
-    """True when an effect of this action existed and was undone; False when there was nothing to undo."""
+    """True when an effect of this action existed and is undone now (by this call, or by an earlier attempt whose
+    answer was lost); False when there was nothing to undo."""
     summary: str
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -60,10 +61,9 @@ class YamlSource:
         """(key, index, ...) -> 1-based line, for every key and list item of the document."""
         if self._lines is None:
             lines: dict[Loc, int] = {}
-            try:
+            # Should the round-trip parser read a value differently, the error is told without its line.
+            with contextlib.suppress(YAMLError, ValueError, KeyError, TypeError, OverflowError, _Unreadable):
                 _plain(YAML(typ="rt").load(self._text), (), lines)
-            except (YAMLError, ValueError, KeyError, TypeError, OverflowError, _Unreadable):
-                pass  # the round-trip parser reads a value differently: the error is told without its line
             self._lines = lines
         return self._lines
 
@@ -291,12 +291,20 @@ def _fast_yaml() -> YAML:
         return YAML(typ="safe", pure=True)
 
 
+def _key_text(key: Any, loc: Loc) -> str:
+    """A key that YAML read as something else (`1:`, `true:`, `? [a, b]`) as the text it is compared as."""
+    try:
+        return str(key)
+    except ValueError:  # a number too large to print (Python refuses ints of over 4300 digits)
+        raise _Unreadable(loc, f"a key is a number of over {MAX_NUMBER_DIGITS} digits") from None
+
+
 def _plain(node: Any, loc: Loc, lines: dict[Loc, int] | None) -> Any:
     """Plain dicts (string keys), lists and scalars; with `lines`, record the line of each key and item."""
     if isinstance(node, dict):
         out: dict[Any, Any] = {}
         for key, value in node.items():
-            name = key if isinstance(key, str) else str(key)
+            name = key if isinstance(key, str) else _key_text(key, loc)
             child = (*loc, name)
             if lines is not None and isinstance(node, CommentedMap):
                 lines[child] = node.lc.key(key)[0] + 1

@@ -78,6 +78,15 @@ marker (it does under load), the original run decides the patch in the second ta
 and the replay fails as nondeterministic. The first activation is always the first task."""
 FREEZES = "freezes"
 """Patch (decided at start): an approved action reads the kill switch again before it executes."""
+ONE_PATCH = "one-patch"
+"""Patch (decided at start): stands for every patch above, so that a run records one patch marker, not three to five.
+It also brings one change of its own: when the system of record cannot be read after an approval (the fresh
+snapshot before execute), the action ends denied with nothing changed, instead of its workflow failing with the
+action `executing`. A patch added after this one is decided on its own.
+
+Each patch a run decides costs a marker and an upsert of the `TemporalChangeVersion` search attribute (the SDK adds
+one per patch): two commands and two history events per patch, and a visibility write on the server, for nothing
+the action's governance needs. Runs started before it replay through the individual patches, as recorded."""
 
 
 def identity_attributes(request: ActionRequest) -> TypedSearchAttributes:
@@ -108,16 +117,20 @@ class ActionWorkflow:
         self._budget_reserved = False
         self._trusted: dict[str, str] = {}
         self._summary = ""
+        self._one_patch = False
         self._patched_at_start = False
         self._checks_freezes = False
+        self._denies_unreadable = False
         self._frozen: FreezeOrder | None = None
 
     @workflow.run
     async def run(self, request: ActionRequest) -> ActionState:
-        self._patched_at_start = workflow.patched(PATCHES_AT_START)
-        self._checks_freezes = workflow.patched(FREEZES)
+        self._one_patch = workflow.patched(ONE_PATCH)
+        self._patched_at_start = self._one_patch or workflow.patched(PATCHES_AT_START)
+        self._checks_freezes = self._one_patch or workflow.patched(FREEZES)
+        self._denies_unreadable = self._one_patch
         malformed = request_problem(request, workflow_id=workflow.info().workflow_id)
-        if malformed is not None and workflow.patched(CHECKED_REQUESTS):
+        if malformed is not None and (self._one_patch or workflow.patched(CHECKED_REQUESTS)):
             # Checked here too, not only by clients: whoever started it, nothing oversized reaches search
             # attributes, activities or the archive, and nothing skips authorize's checks by being malformed.
             self._state.decision = Decision(outcome=Outcome.DENY, rule="2-bad-request", reasons=[malformed])
@@ -254,9 +267,17 @@ class ActionWorkflow:
         # it for an allowed action; after an approval (minutes or hours later) it is taken afresh.
         state.snapshot = auth.snapshot if self._plan is None else None
         if state.snapshot is None:
-            state.snapshot = await workflow.execute_local_activity(
-                "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
-            )
+            try:
+                state.snapshot = await workflow.execute_local_activity(
+                    "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
+                )
+            except (ActivityError, ApplicationError) as err:  # a local activity's failure comes as its cause
+                if not self._denies_unreadable or is_cancelled_exception(err):
+                    raise
+                # Before any effect: the system of record is down (or refuses the read) after the approval.
+                # Nothing ran, so nothing is compensated; the decision-time rule for an outage applies.
+                rule = "4-precondition" if _refused(err) else "4-system-of-record"
+                return await self._deny_at_execute(f"{_cause(err)}; nothing was changed", rule=rule)
         # Compensation is registered before execute runs: execute may fail after its effect landed.
         try:
             effect: EffectResult = await workflow.execute_activity(
@@ -302,11 +323,11 @@ class ActionWorkflow:
         )
         return await self._finish(Status.DENIED)
 
-    async def _deny_at_execute(self, reason: str) -> ActionState:
+    async def _deny_at_execute(self, reason: str, *, rule: str = "4-precondition") -> ActionState:
         state = self._state
         state.decision = Decision(
             outcome=Outcome.DENY,
-            rule="4-precondition",
+            rule=rule,
             reasons=[f"at execute: {reason}"],
             charter_version=state.charter_version,
         )
@@ -454,7 +475,7 @@ class ActionWorkflow:
                 f"{attempt.person} is not on ladder step {self._phase + 1} (role {phase.role}); "
                 f"who may decide now: {who}"
             )
-        if workflow.patched(SIGNED_DECISIONS):
+        if self._one_patch or workflow.patched(SIGNED_DECISIONS):
             payload = decision_payload(
                 verdict=verdict,
                 action_id=state.action_id,

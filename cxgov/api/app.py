@@ -95,6 +95,11 @@ def error(code: int, message: str, exit_code: int, /, **extra: Any) -> JSONRespo
     return JSONResponse({"error": message, "exit_code": exit_code, **extra}, status_code=code)
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    shown = text if text.isprintable() else repr(text)  # a field named "\r\n" must not break the line
+    return shown if len(shown) <= limit else f"{shown[:limit]}..."
+
+
 class BodyLimit:
     """Refuse a request body over `limit` bytes with 413, before the endpoint reads any of it."""
 
@@ -158,7 +163,8 @@ def create_app(gate: Gate) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "malformed request"}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        # A made-up field name is quoted back cut short: one clear line, not an echo of the body.
+        where = ".".join(_cut(str(part)) for part in first.get("loc", ()) if part != "body")
         return error(422, f"{where}: {first.get('msg')}" if where else str(first.get("msg")), 2)
 
     @app.exception_handler(StarletteHTTPException)

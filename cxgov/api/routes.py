@@ -189,9 +189,13 @@ async def audit(
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> StreamingResponse:
     """The audit trail, streamed as JSON Lines or CSV (people only)."""
-    from cxgov.commands.common import moment
+    from cxgov.commands.common import filter_text, moment
 
     person(principal, "reading the audit trail")
+    actor, customer, action, status = (
+        filter_text(value, option=name)
+        for name, value in (("actor", actor), ("customer", customer), ("action", action), ("status", status))
+    )
     now = datetime.now(UTC)
     start, end = moment(since, option="since", now=now), moment(until, option="until", now=now)
     archive = AuditArchive(gate.settings.audit_url)

@@ -74,8 +74,15 @@ def add_missing_columns(connection: Connection, table: Table) -> list[str]:
 
 
 def to_db_time(moment: datetime) -> datetime:
-    """A time as the archive stores and compares it: UTC; a naive time is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A time as the archive stores and compares it: UTC; a naive time is taken to be UTC already.
+
+    Raises:
+        BadRequest: the time is outside the years 1 to 9999 once in UTC (`0001-01-01T00:00+05:00`).
+    """
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"{moment.isoformat()} is outside the years 1 to 9999 once in UTC") from None
 
 
 def from_db_time(moment: datetime) -> datetime:

@@ -53,7 +53,7 @@ def export_records(*, records: Iterable[AuditRecordPublic], format: ExportFormat
             exact text that was hashed), `csv` for a header line and one row per record (an empty cell for
             a missing value, `true`/`false` for `gap`, times in UTC ISO 8601; a text cell starting with `=`, `+`,
             `-`, `@`, a tab or a carriage return gets a leading `'`, so that no spreadsheet runs it as a formula:
-            JSON Lines is the exact, verifiable form).
+            JSON Lines is the exact, verifiable form; lines end in CRLF).
         out: Where to write (a text stream; open files with `newline=""` for CSV).
 
     Raises:
@@ -68,7 +68,9 @@ def export_records(*, records: Iterable[AuditRecordPublic], format: ExportFormat
             out.write("\n")
             written += 1
         return written
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF, as RFC 4180 writes it: the writer then quotes every cell holding a CR or an LF. With "\n" alone a
+    # reason containing a bare "\r" was written unquoted, and readers split the row there.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for record in records:
         writer.writerow(_csv_row(record))

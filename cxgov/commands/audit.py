@@ -11,7 +11,7 @@ import typer
 from cxgov.audit.chain import ChainReport, parse_anchor
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
-from cxgov.commands.common import JsonOpt, command, emit, moment, run_async, settings
+from cxgov.commands.common import JsonOpt, command, emit, filter_text, moment, run_async, settings
 from cxgov.errors import BadRequest, CxgovError
 
 audit_app = typer.Typer(
@@ -50,6 +50,16 @@ def audit(
         return
     if output_format not in FORMATS:
         raise BadRequest(f"--format {output_format!r}: use json or csv", field="format")
+    actor, customer, action, status, kind = (
+        filter_text(value, option=f"--{name}")
+        for name, value in (
+            ("actor", actor),
+            ("customer", customer),
+            ("action", action),
+            ("status", status),
+            ("kind", kind),
+        )
+    )
     now = datetime.now(UTC)
     start, end = moment(since, option="--since", now=now), moment(until, option="--until", now=now)
     archive = _archive()

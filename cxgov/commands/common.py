@@ -97,6 +97,21 @@ def settings() -> Settings:
     return Settings()
 
 
+def filter_text(value: str | None, *, option: str) -> str | None:
+    """A text filter of the audit trail (`--actor`, `customer=`) as the archive can compare it.
+
+    Raises:
+        BadRequest: the value has control characters, or bytes that are not UTF-8 text (a command line can pass
+            them; a database cannot compare them).
+    """
+    if value is None:
+        return None
+    if any(ord(char) < 32 or 0xD800 <= ord(char) <= 0xDFFF for char in value):
+        shown = repr(value if len(value) <= 40 else f"{value[:40]}...")
+        raise BadRequest(f"{option} {shown}: control characters or bytes that are not UTF-8 text", field=option)
+    return value
+
+
 def moment(value: str | None, *, option: str, now: datetime | None = None) -> datetime | None:
     """`180d` (that long ago), or an ISO date/time (UTC when no zone): the start or end of a time range."""
     if value is None:

@@ -47,23 +47,24 @@ def sandbox_payout(order: OrderArg, as_json: JsonOpt = False) -> None:
     emit({"order": order, "event": "payout", "summary": summary}, summary)
 
 
-FAULT_STEPS = ("verify", "compensate", "execute", "pause")
-
-
 @sandbox_app.command("fault")
 @command
 def sandbox_fault(
     action: Annotated[str, typer.Argument(help="The action whose connector misbehaves, e.g. book_appointment.")],
-    step: Annotated[str, typer.Argument(help="verify | compensate | execute | pause")],
+    step: Annotated[str, typer.Argument(help="verify | compensate | execute | pause | pause-compensate")],
     times: Annotated[int, typer.Option(min=1, help="How many calls the fault affects.")] = 1,
-    delay: Annotated[float, typer.Option(min=0, help="Seconds `pause` sleeps after the effect.")] = 0.0,
+    delay: Annotated[
+        float, typer.Option(min=0, help="Seconds `pause` sleeps after the effect (`pause-compensate`: after the undo).")
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Inject a connector fault, to watch the saga compensate (verify) or fail to (compensate).
+    """Inject a connector fault, to watch the saga compensate (verify) or fail to (compensate), or to hold a step
+    open after its effect is committed (pause, pause-compensate) and kill the worker there.
 
     A test tool: refused (exit 3) when CXGOV_SYSTEMS routes any action to a system that is not the built-in
     sandbox."""
     from cxgov.sandbox import Sandbox
+    from cxgov.sandbox.faults import FAULT_STEPS
     from cxgov.sandbox.guard import tool_sandbox
 
     if step not in FAULT_STEPS:
@@ -74,7 +75,11 @@ def sandbox_fault(
         box.add_fault(action=action, step=step, times=times, delay_seconds=delay)
     finally:
         box.close()
-    text = f"the next {times} {step} call(s) of {action} will fail" if step != "pause" else f"execute pauses {delay}s"
+    pauses = {
+        "pause": f"execute pauses {delay}s after its effect",
+        "pause-compensate": f"compensate pauses {delay}s after its undo",
+    }
+    text = pauses.get(step, f"the next {times} {step} call(s) of {action} will fail")
     emit({"action": action, "step": step, "times": times, "delay": delay}, text)
 
 

@@ -76,7 +76,10 @@ class Connector(Protocol):
         ...
 
     def compensate(self, call: ConnectorCall) -> CompensateResult:
-        """Undo this action id's effect; `undone=False` when there was none or it was undone already.
+        """Undo this action id's effect; `undone=False` only when there was none to undo.
+
+        A second call for the same action id (a retry after a crash lost the first answer) answers as the first
+        did: `undone=True`, without undoing anything again.
 
         Raises:
             ConnectorRefused: The effect can no longer be undone (or never could); nothing was changed.

@@ -21,7 +21,7 @@ from cxgov.api import routes
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.tables import AuditRecordPublic
 from cxgov.charter import Charter
-from cxgov.commands.common import moment
+from cxgov.commands.common import filter_text, moment
 from cxgov.console.door import ConsoleDep, FormDep, VisitorDep
 from cxgov.console.render import ConsoleRoute, page
 from cxgov.diagram import inline_svg, read_picture, render_svg, to_dot
@@ -116,6 +116,8 @@ async def audit(
     records: list[AuditRecordPublic] = []
     problem = None
     try:
+        for name, value in (("actor", actor), ("customer", customer), ("action", action), ("status", status)):
+            filter_text(value, option=name)
         now = datetime.now(UTC)
         start, end = moment(since or None, option="since", now=now), moment(until or None, option="until", now=now)
         records = await asyncio.to_thread(

@@ -60,17 +60,19 @@ def _money(name: str, value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise BadRequest(f"param {name!r} must be an amount of money, got {type(value).__name__}", field=name)
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(value) if isinstance(value, int) else Decimal(str(value).strip())  # str() refuses huge ints
     except InvalidOperation:
-        raise BadRequest(f"param {name!r} must be an amount of money, got {_cut(repr(value))}", field=name) from None
+        raise BadRequest(
+            f"param {name!r} must be an amount of money, got {_shown(value, quoted=True)}", field=name
+        ) from None
     if not amount.is_finite():
-        raise BadRequest(f"param {name!r} must be a finite amount, got {_cut(repr(value))}", field=name)
+        raise BadRequest(f"param {name!r} must be a finite amount, got {_shown(value, quoted=True)}", field=name)
     if amount < 0:
-        raise BadRequest(f"param {name!r} must not be negative, got {_cut(str(value))}", field=name)
+        raise BadRequest(f"param {name!r} must not be negative, got {_shown(value)}", field=name)
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise BadRequest(f"param {name!r} has more than two decimal places: {_cut(str(value))}", field=name)
+        raise BadRequest(f"param {name!r} has more than two decimal places: {_shown(value)}", field=name)
     if amount > Decimal("1e12"):
-        raise BadRequest(f"param {name!r} is implausibly large: {_cut(str(value))}", field=name)
+        raise BadRequest(f"param {name!r} is implausibly large: {_shown(value)}", field=name)
     if amount.is_zero():
         amount = amount.copy_abs()  # "-0" is zero, never a negative amount
     if amount.as_tuple().exponent > 0:  # type: ignore[operator]
@@ -81,6 +83,13 @@ def _money(name: str, value: object) -> Decimal:
 def _cut(text: str) -> str:
     """`text` as an error message quotes it: at most 40 characters."""
     return text if len(text) <= 40 else f"{text[:40]}..."
+
+
+def _shown(value: object, *, quoted: bool = False) -> str:
+    """A value as an error message quotes it (its repr when `quoted`), at most 40 characters."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return "a number of over 300 digits"  # str() of a huge int is refused (and unreadable anyway)
+    return _cut(repr(value) if quoted else str(value))
 
 
 def check_param_values(params: dict[str, Any]) -> dict[str, ParamValue]:

@@ -5,6 +5,7 @@ Steps:
     pause: execute sleeps `delay_seconds` after its effect is committed, before it returns.
     verify: verify reports ok=False, "injected fault".
     compensate: compensate raises RuntimeError before doing anything.
+    pause-compensate: compensate sleeps `delay_seconds` after its undo is committed, before it returns.
 
 The two execute-time faults are consulted only by a call that applied the effect, so a retry that finds
 the effect already in place returns normally (applied=False) and leaves the remaining faults armed.
@@ -17,7 +18,7 @@ from sqlmodel import Session, col, select, update
 from cxgov.errors import BadRequest
 from cxgov.sandbox.tables import Fault
 
-FAULT_STEPS = ("execute", "pause", "verify", "compensate")
+FAULT_STEPS = ("execute", "pause", "verify", "compensate", "pause-compensate")
 
 
 def add_fault(*, session: Session, action: str, step: str, times: int, delay_seconds: float) -> None:

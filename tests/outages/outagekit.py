@@ -1,7 +1,8 @@
-"""What the outage tests share: a Temporal dev server of their own that can be killed and started again.
+"""What the outage tests share: servers of their own that can be killed and started again where they were.
 
 The session's dev server (conftest `dev_env`) is shared by every test and keeps its state in memory; an outage
-test needs a server it alone stops, whose SQLite file keeps the workflows across the restart.
+test needs a Temporal server it alone stops, whose SQLite file keeps the workflows across the restart. Likewise
+the example shop of tests/connectors is started here on a fixed port, so that it comes back at the same URL.
 """
 
 from __future__ import annotations

@@ -89,4 +89,3 @@ async def test_the_ladder_timer_fires_after_the_temporal_server_is_killed_and_re
         assert expected == before
     finally:
         server.stop()
-

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import io
-import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,6 @@ from cxgov.errors import CharterError
 
 REFERENCE_TEXT = CHARTER.read_text()
 REFERENCE: dict[str, Any] = YAML(typ="safe").load(REFERENCE_TEXT)
-WORKDIR = Path(tempfile.mkdtemp(prefix="cxgov-props-charter-"))
-"""One file rewritten per example (hypothesis runs examples in one test call, so tmp_path would be shared anyway)."""
 
 Path_ = tuple[str | int, ...]
 
@@ -58,6 +55,21 @@ values = st.one_of(
 keys = st.one_of(texts, huge_texts, st.sampled_from(["max_amout", "Version", "actors ", "people\u200b"]))
 
 
+def _parent(document: Any, path: Path_) -> Any:
+    """The mapping or list holding `path`'s last part, or None when an earlier edit removed the way there."""
+    node = document
+    for part in path[:-1]:
+        present = (
+            part in node
+            if isinstance(node, dict)
+            else isinstance(node, list) and isinstance(part, int) and part < len(node)
+        )
+        if not present:
+            return None
+        node = node[part]
+    return node
+
+
 @st.composite
 def edited(draw: st.DrawFn) -> dict[str, Any]:
     """The reference charter with one to three generated edits: a key dropped, a value of the wrong type (or
@@ -65,33 +77,27 @@ def edited(draw: st.DrawFn) -> dict[str, Any]:
     document = copy.deepcopy(REFERENCE)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from(PATHS))
-        parent: Any = document
-        for part in path[:-1]:
-            if not isinstance(parent, dict | list) or part not in (parent if isinstance(parent, dict) else range(len(parent))):
-                break
-            parent = parent[part]
-        else:
-            last = path[-1]
-            if isinstance(parent, dict) and last in parent:
-                edit = draw(st.sampled_from(["drop", "replace", "add", "rename", "reuse"]))
-                if edit == "drop":
-                    del parent[last]
-                elif edit == "replace":
-                    parent[last] = draw(values)
-                elif edit == "add":
-                    parent[draw(keys)] = draw(values)
-                elif edit == "rename":
-                    parent[draw(keys)] = parent.pop(last)
-                else:  # another section's name under this mapping: a person that is also an actor, ...
-                    parent[draw(st.sampled_from(NAMES))] = copy.deepcopy(parent[last])
-            elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
-                edit = draw(st.sampled_from(["drop", "replace", "repeat"]))
-                if edit == "drop":
-                    del parent[last]
-                elif edit == "replace":
-                    parent[last] = draw(values)
-                else:
-                    parent.append(copy.deepcopy(parent[last]))
+        parent, last = _parent(document, path), path[-1]
+        if isinstance(parent, dict) and last in parent:
+            edit = draw(st.sampled_from(["drop", "replace", "add", "rename", "reuse"]))
+            if edit == "drop":
+                del parent[last]
+            elif edit == "replace":
+                parent[last] = draw(values)
+            elif edit == "add":
+                parent[draw(keys)] = draw(values)
+            elif edit == "rename":
+                parent[draw(keys)] = parent.pop(last)
+            else:  # another section's name under this mapping: a person that is also an actor, ...
+                parent[draw(st.sampled_from(NAMES))] = copy.deepcopy(parent[last])
+        elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+            edit = draw(st.sampled_from(["drop", "replace", "repeat"]))
+            if edit == "drop":
+                del parent[last]
+            elif edit == "replace":
+                parent[last] = draw(values)
+            else:
+                parent.append(copy.deepcopy(parent[last]))
     return document
 
 
@@ -117,7 +123,9 @@ def text_edits(draw: st.DrawFn) -> str:
     elif edit == "insert":
         line = lines[index]
         at = draw(st.integers(min_value=0, max_value=len(line)))
-        lines[index] = line[:at] + draw(st.one_of(texts, st.sampled_from(["&a ", "*a ", "!!int x", "{", "- ", ":"]))) + line[at:]
+        lines[index] = (
+            line[:at] + draw(st.one_of(texts, st.sampled_from(["&a ", "*a ", "!!int x", "{", "- ", ":"]))) + line[at:]
+        )
     elif edit == "number":
         number = draw(st.sampled_from(["-5", "1" + "0" * 5000, "0x" + "f" * 400, ".nan", "-.inf", "9999-99-99"]))
         lines = [line.replace(": 3 ", f": {number} ", 1).replace("300}", f"{number}}}", 1) for line in lines]
@@ -129,13 +137,19 @@ def text_edits(draw: st.DrawFn) -> str:
 random_documents = st.one_of(
     st.text(max_size=200),
     junk.map(dumped),
-    st.lists(st.sampled_from(["a:", " b", "- c", "&x", "*x", "[", "]", "{", "}", "? ", "---", "...", "#", "!!map", "\t", "'"]), max_size=30).map(" ".join),
+    st.lists(
+        st.sampled_from(
+            ["a:", " b", "- c", "&x", "*x", "[", "]", "{", "}", "? ", "---", "...", "#", "!!map", "\t", "'"]
+        ),
+        max_size=30,
+    ).map(" ".join),
 )
 
 
-def check_loaded_or_refused(text: str) -> Charter | None:
-    """Load `text` from a file: a usable charter, or None after checking that the refusal is one clear CharterError."""
-    path = WORKDIR / "charter.yaml"
+def check_loaded_or_refused(text: str, directory: Path) -> Charter | None:
+    """Load `text` from a file in `directory` (one file, rewritten by each example): a usable charter, or None after
+    checking that the refusal is one clear CharterError naming the file."""
+    path = directory / "charter.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         charter = load_charter(path)
@@ -171,20 +185,22 @@ def assert_usable(charter: Charter) -> None:
 
 @PROPERTIES
 @given(document=edited())
-def test_an_edited_charter_loads_usable_or_is_refused_with_one_charter_error(document: dict[str, Any]) -> None:
-    check_loaded_or_refused(dumped(document))
+def test_an_edited_charter_loads_usable_or_is_refused_with_one_charter_error(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    check_loaded_or_refused(dumped(document), tmp_path)
 
 
 @PROPERTIES
 @given(text=text_edits())
-def test_an_edited_charter_text_loads_usable_or_is_refused_with_one_charter_error(text: str) -> None:
-    check_loaded_or_refused(text)
+def test_an_edited_charter_text_loads_usable_or_is_refused_with_one_charter_error(text: str, tmp_path: Path) -> None:
+    check_loaded_or_refused(text, tmp_path)
 
 
 @PROPERTIES
 @given(text=random_documents)
-def test_any_yaml_document_as_a_charter_is_refused_with_one_charter_error(text: str) -> None:
-    assert check_loaded_or_refused(text) is None
+def test_any_yaml_document_as_a_charter_is_refused_with_one_charter_error(text: str, tmp_path: Path) -> None:
+    assert check_loaded_or_refused(text, tmp_path) is None
 
 
 @PROPERTIES
@@ -198,19 +214,21 @@ def test_a_charter_sent_as_text_is_refused_the_same_way(document: dict[str, Any]
         assert str(err).startswith("the charter sent")
 
 
-def test_the_reference_charter_itself_still_loads() -> None:
-    charter = check_loaded_or_refused(REFERENCE_TEXT)
+def test_the_reference_charter_itself_still_loads(tmp_path: Path) -> None:
+    charter = check_loaded_or_refused(REFERENCE_TEXT, tmp_path)
     assert charter is not None and charter.version == 3
 
 
-def test_duplicated_and_overlong_values_are_named_at_their_line() -> None:
-    twice = REFERENCE_TEXT.replace("  dana:  {roles: [legal]}\n", "  dana:  {roles: [legal]}\n  dana:  {roles: [tier1]}\n")
-    path = WORKDIR / "twice.yaml"
+def test_duplicated_and_overlong_values_are_named_at_their_line(tmp_path: Path) -> None:
+    twice = REFERENCE_TEXT.replace(
+        "  dana:  {roles: [legal]}\n", "  dana:  {roles: [legal]}\n  dana:  {roles: [tier1]}\n"
+    )
+    path = tmp_path / "twice.yaml"
     path.write_text(twice)
     try:
         load_charter(path)
     except CharterError as err:
-        assert err.line == 29 and "duplicate key \"dana\"" in err.message  # the second dana
+        assert err.line == 29 and 'duplicate key "dana"' in err.message  # the second dana
     else:
         raise AssertionError("a person written twice loaded")
     for old, new, key, problem in [

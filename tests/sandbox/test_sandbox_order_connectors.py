@@ -56,7 +56,7 @@ def test_change_address_execute_verify_compensate(sandbox: Sandbox) -> None:
 
     assert connector.compensate(change_address()).undone
     again = connector.compensate(change_address())
-    assert not again.undone and "already undone" in again.summary
+    assert again.undone and "already undone" in again.summary  # a retry answers as the first call did
     assert sandbox.world_snapshot() == before
     assert not connector.verify(change_address()).ok
 
@@ -117,7 +117,7 @@ def test_cancel_order_execute_verify_compensate(sandbox: Sandbox, load_moment: d
         connector.execute(cancel(action_id="a-other"))
 
     assert connector.compensate(cancel()).undone
-    assert not connector.compensate(cancel()).undone
+    assert connector.compensate(cancel()).undone  # a retry answers as the first call did
     assert sandbox.world_snapshot() == before
     assert not connector.verify(cancel()).ok
 

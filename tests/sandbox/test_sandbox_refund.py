@@ -128,7 +128,7 @@ def test_compensate_restores_the_world_and_frees_the_amount(sandbox: Sandbox, lo
     second = connector.compensate(refund("40"))
 
     assert first.undone
-    assert not second.undone and "already undone" in second.summary
+    assert second.undone and "already undone" in second.summary  # a retry answers as the first call did
     assert sandbox.world_snapshot() == before
     assert not connector.verify(refund("40")).ok
     assert connector.check(refund("40", action_id="a-again"), preconditions=[], now=load_moment) == []

@@ -72,7 +72,7 @@ class ChangeAddressConnector(SandboxConnector[AddressChange]):
     def _undo(self, session: Session, call: ConnectorCall, effect: AddressChange) -> CompensateResult:
         if effect.reverted:
             return CompensateResult(
-                undone=False,
+                undone=True,
                 summary=f"already undone: order {effect.order_id} was restored to {effect.old!r} before",
             )
         order = session.get(Order, effect.order_id)

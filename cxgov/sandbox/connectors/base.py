@@ -113,7 +113,12 @@ class SandboxConnector(ABC, Generic[E]):
                     undone=False,
                     summary=f"nothing to undo: no {self.effect_noun} recorded for {call.action_id}",
                 )
-            return self._undo(session, call, effect)
+            undone = self._undo(session, call, effect)
+        # Fires once the undo is committed: the crash between an undo and its answer, which a retry must survive.
+        delay = self._take_fault("pause-compensate")
+        if delay is not None:
+            time.sleep(delay)
+        return undone
 
     def snapshot(self, call: ConnectorCall) -> dict[str, Any]:
         """The state of the entities this call touches, as JSON-able plain data.
@@ -162,7 +167,8 @@ class SandboxConnector(ABC, Generic[E]):
 
     @abstractmethod
     def _undo(self, session: Session, call: ConnectorCall, effect: E) -> CompensateResult:
-        """Undo `effect`; `undone=False` if it was undone already; ConnectorRefused if it cannot be."""
+        """Undo `effect`; `undone=True` also when it was undone already (an earlier attempt whose answer was
+        lost); ConnectorRefused if it cannot be."""
 
     @abstractmethod
     def _describe(self, session: Session, call: ConnectorCall, *, without_own: bool = False) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class BookAppointmentConnector(SandboxConnector[Booking]):
     def _undo(self, session: Session, call: ConnectorCall, effect: Booking) -> CompensateResult:
         what = f"booking of clinic {effect.clinic} slot {effect.slot} for customer {effect.customer}"
         if effect.cancelled:
-            return CompensateResult(undone=False, summary=f"already undone: {what} was cancelled before")
+            return CompensateResult(undone=True, summary=f"already undone: {what} was cancelled before")
         session.exec(
             update(ClinicSlot)
             .where(

@@ -66,7 +66,7 @@ class CancelOrderConnector(SandboxConnector[Cancellation]):
     def _undo(self, session: Session, call: ConnectorCall, effect: Cancellation) -> CompensateResult:
         if effect.reinstated:
             return CompensateResult(
-                undone=False, summary=f"already undone: order {effect.order_id} was reinstated before"
+                undone=True, summary=f"already undone: order {effect.order_id} was reinstated before"
             )
         order = session.get(Order, effect.order_id)
         if order is None:

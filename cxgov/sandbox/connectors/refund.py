@@ -67,7 +67,7 @@ class RefundConnector(SandboxConnector[Refund]):
     def _undo(self, session: Session, call: ConnectorCall, effect: Refund) -> CompensateResult:
         what = f"refund of {effect.amount} on order {effect.order_id} line {effect.sku}"
         if effect.reversed:
-            return CompensateResult(undone=False, summary=f"already undone: {what} was reversed before")
+            return CompensateResult(undone=True, summary=f"already undone: {what} was reversed before")
         if effect.paid_out:
             raise ConnectorRefused(f"{what} was paid out; it can no longer be reversed", action=self.action)
         effect.reversed = True

@@ -154,8 +154,14 @@ def approvals(
     door = FrontDoor(config.api_url, credential(config, person, who="--as"))
     listed = run_async(door.call("GET", "/v1/approvals", all=None if person else "true", person=person))
     pending = [PendingApproval.model_validate(item) for item in listed["pending"]]
+    unreadable = [str(action_id) for action_id in listed.get("unreadable", [])]
     lines = [_pending_line(item) for item in pending] or ["no pending approvals" + (f" for {person}" if person else "")]
-    emit({"pending": [item.model_dump(mode="json") for item in pending]}, "\n".join(lines))
+    if unreadable:
+        lines.append(
+            f"{len(unreadable)} more awaiting approval did not answer in time (busy or stopped worker), "
+            f"try again: {', '.join(unreadable)}"
+        )
+    emit({"pending": [item.model_dump(mode="json") for item in pending], "unreadable": unreadable}, "\n".join(lines))
 
 
 def _pending_line(item: PendingApproval) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -179,6 +180,19 @@ def prepare_request(
     return request
 
 
+UNREADABLE = object()
+"""An action that did not answer its pending query in time."""
+
+
+@dataclass(frozen=True)
+class PendingQueue:
+    """The approval queue: what waits and for whom, and the actions that could not be read now."""
+
+    items: list[PendingApproval]
+    unreadable: list[str]
+    """Ids of actions awaiting approval whose workflow did not answer in time: shown, so nobody misses them."""
+
+
 class CxgovClient:
     """What agents, approvers and ops do with cxgov, as typed calls."""
 
@@ -279,10 +293,27 @@ class CxgovClient:
             state = await self._read(action_id, allow_unready=True)
             if (state is not None and state.status in SETTLED) or loop.time() >= deadline:
                 if state is None:
-                    raise Unavailable(f"{action_id} has not started running; is a worker polling {self.task_queue}?")
+                    raise await self._unready(action_id, wait=wait)
                 return state
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
             delay = min(delay * 1.5, 0.25)
+
+    async def _unready(self, action_id: str, *, wait: float) -> Unavailable:
+        """Why a running action could not be read within `wait`: no worker took it yet, or the worker is busy."""
+        handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
+        try:
+            picked_up = (await handle.describe()).history_length > 2  # started, first task scheduled: nobody yet
+        except RPCError:
+            picked_up = False
+        if picked_up:
+            return Unavailable(
+                f"{action_id} is running but did not answer within {wait:g}s (the worker is busy); it goes on: "
+                f"check back with `cxgov status {action_id}` or GET /v1/actions/{action_id}"
+            )
+        return Unavailable(
+            f"{action_id} was accepted but no worker has picked it up within {wait:g}s; is a worker polling "
+            f"task queue {self.task_queue!r}? It runs once one does"
+        )
 
     async def status(self, action_id: str) -> ActionState:
         """The action as it stands (statuses, decision, approvals, steps), `reversed` once a reversal ran."""
@@ -399,23 +430,33 @@ class CxgovClient:
             static_summary=drill_summary(action),
         )
 
-    async def pending(self, *, person: str | None = None) -> list[PendingApproval]:
-        """Pending approvals on this task queue, oldest deadline first; for `person`, those they may decide now."""
+    async def pending(self, *, person: str | None = None) -> PendingQueue:
+        """Pending approvals on this task queue, oldest deadline first; for `person`, those they may decide now.
+
+        An action listed as awaiting approval that does not answer within 5 s (a busy or stopped worker) is named
+        in `unreadable`, never left out silently: it may be waiting for this very person.
+        """
         query = (
             f'WorkflowType = "action" AND ExecutionStatus = "Running" AND TaskQueue = "{self.task_queue}" '
             f'AND CxStatus = "{Status.AWAITING_APPROVAL}"'
         )
         ids = [execution.id async for execution in self.client.list_workflows(query)]
         answers = await asyncio.gather(*(self._pending_of(action_id) for action_id in ids))
-        found = [item for item in answers if item is not None and (person is None or person in item.eligible)]
-        return sorted(found, key=lambda item: item.deadline)
+        found = [
+            item
+            for item in answers
+            if isinstance(item, PendingApproval) and (person is None or person in item.eligible)
+        ]
+        unreadable = [action_id for action_id, item in zip(ids, answers, strict=True) if item is UNREADABLE]
+        return PendingQueue(items=sorted(found, key=lambda item: item.deadline), unreadable=sorted(unreadable))
 
-    async def _pending_of(self, action_id: str) -> PendingApproval | None:
+    async def _pending_of(self, action_id: str) -> PendingApproval | object | None:
+        """The action's pending approval; None once it no longer waits (decided meanwhile); UNREADABLE."""
         handle = self.client.get_workflow_handle_for(ActionWorkflow.run, action_id)
         try:
             return await handle.query(ActionWorkflow.pending, rpc_timeout=timedelta(seconds=5))
         except (WorkflowQueryFailedError, RPCError):
-            return None
+            return UNREADABLE
 
     async def decide(
         self,

@@ -149,10 +149,13 @@ async def approvals(
     all: bool = False,
     person_: Annotated[str | None, Query(alias="person", max_length=100)] = None,
 ) -> dict[str, Any]:
-    """Pending approvals the calling person may decide now (`all=true`: the whole queue, for people)."""
+    """Pending approvals the calling person may decide now (`all=true`: the whole queue, for people).
+
+    `unreadable` names the actions awaiting approval that did not answer in time (a busy or stopped worker):
+    they may be waiting for this person too."""
     name = person(principal, "deciding approvals", named=person_)
-    pending = await gate.client.pending(person=None if all else name)
-    return {"pending": [item.model_dump(mode="json") for item in pending]}
+    queue = await gate.client.pending(person=None if all else name)
+    return {"pending": [item.model_dump(mode="json") for item in queue.items], "unreadable": queue.unreadable}
 
 
 @router.post("/v1/actions/{action_id}/approve", tags=["approvals"])

@@ -88,7 +88,8 @@ async def my_approvals(request: Request, console: ConsoleDep, person: VisitorDep
     """The approvals the signed-in person may decide now, soonest deadline first; then the rest of the queue."""
     gate = console.gate
     charter = gate.charters.get()
-    queue = await gate.client.pending()
+    listing = await gate.client.pending()
+    queue = listing.items
     mine = [item for item in queue if person.name in item.eligible]
     states = await asyncio.gather(*(gate.client.status(item.action_id) for item in mine), return_exceptions=True)
     now = datetime.now(UTC)
@@ -111,6 +112,7 @@ async def my_approvals(request: Request, console: ConsoleDep, person: VisitorDep
         title="My approvals",
         cards=cards,
         others=others,
+        unreadable=listing.unreadable,
         currency=charter.currency,
         roles=charter.people[person.name].roles,
         limit=charter.people[person.name].approve_limit,

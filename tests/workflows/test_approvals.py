@@ -14,9 +14,11 @@ from action_kit import (
     history_updates,
     request,
 )
-from harness import SEED, Stack, write_charter
+from harness import SEED, Stack, start_stack, write_charter
+from temporalio.testing import WorkflowEnvironment
 
 from cxgov.errors import Denied
+from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, ApprovalRecord, Outcome, Status
 
 OMAR_SUPPORT_LEAD = ("omar:  {roles: [tier1]}", "omar:  {roles: [tier1, support-lead], approve_limit: 1000}")
@@ -193,3 +195,20 @@ async def test_approving_a_completed_action_is_denied(stack: Stack, with_digest:
             digest=state.digest if with_digest else None,
         )
     assert (await stack.client.status(state.action_id)).approvals == []
+
+
+async def test_an_action_that_cannot_answer_is_named_in_the_queue_not_left_out(
+    dev_env: WorkflowEnvironment, sandbox: Sandbox
+) -> None:
+    """With its worker gone, a waiting action cannot answer the pending query: the queue says so, by id, since it
+    may be waiting for the very person reading the list."""
+    stack, worker = await start_stack(dev_env.client, sandbox)
+    async with worker:
+        waiting = await stack.client.act(request(stack, params=dict(REFUND_JACKET_120)), wait=20)
+        assert waiting.status == Status.AWAITING_APPROVAL
+        queue = await stack.client.pending(person="ana")
+        assert ([item.action_id for item in queue.items], queue.unreadable) == ([waiting.action_id], [])
+
+    stopped = await stack.client.pending(person="ana")
+
+    assert (stopped.items, stopped.unreadable) == ([], [waiting.action_id])

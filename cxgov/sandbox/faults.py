@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select, update
 from cxgov.errors import BadRequest
 from cxgov.sandbox.tables import Fault
 
-FAULT_STEPS = ("execute", "pause", "verify", "compensate", "pause-compensate")
+FAULT_STEPS = ("verify", "compensate", "execute", "pause", "pause-compensate")
 
 
 def add_fault(*, session: Session, action: str, step: str, times: int, delay_seconds: float) -> None:

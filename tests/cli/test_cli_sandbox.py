@@ -86,7 +86,7 @@ def test_fault_with_an_unknown_step_or_action_is_bad_input(cli_stack: CliStack) 
     action = cli_stack.run("sandbox", "fault", "teleport", "verify")
 
     assert step.code == 2
-    assert "step 'sideways' is not one of verify, compensate, execute, pause" in step.one_error_line()
+    assert "step 'sideways' is not one of verify, compensate, execute, pause, pause-compensate" in step.one_error_line()
     assert action.code == 2
     assert "no connector for action 'teleport'" in action.one_error_line()
 

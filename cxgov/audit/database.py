@@ -73,6 +73,21 @@ def add_missing_columns(connection: Connection, table: Table) -> list[str]:
     return added
 
 
+def filter_text(value: str | None, *, option: str) -> str | None:
+    """A text filter of the audit trail (`--actor`, `customer=`) as the archive can compare it.
+
+    Raises:
+        BadRequest: the value has control characters (NUL included), or bytes that are not UTF-8 text (a command
+            line can pass them as lone surrogates; a database cannot compare them).
+    """
+    if value is None:
+        return None
+    if any(ord(char) < 32 or 0xD800 <= ord(char) <= 0xDFFF for char in value):
+        shown = repr(value if len(value) <= 40 else f"{value[:40]}...")
+        raise BadRequest(f"{option} {shown}: control characters or bytes that are not UTF-8 text", field=option)
+    return value
+
+
 def to_db_time(moment: datetime) -> datetime:
     """A time as the archive stores and compares it: UTC; a naive time is taken to be UTC already.
 

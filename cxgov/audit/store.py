@@ -20,7 +20,14 @@ from sqlmodel import SQLModel
 
 from cxgov.audit.append import HEAD, HEAD_ID, RECORDS, RUNS, append_chained, existing, insert_run, lock_head
 from cxgov.audit.chain import ChainReport, record_hash, walk_chain
-from cxgov.audit.database import STREAM_BATCH, ArchiveDatabase, add_missing_columns, from_db_time, to_db_time
+from cxgov.audit.database import (
+    STREAM_BATCH,
+    ArchiveDatabase,
+    add_missing_columns,
+    filter_text,
+    from_db_time,
+    to_db_time,
+)
 from cxgov.audit.export import ExportFormat, export_records
 from cxgov.audit.retention import (
     ExpiryReceipt,
@@ -259,8 +266,12 @@ class AuditArchive:
             since: Only records at or after this time (naive times are UTC).
             until: Only records before this time.
             limit: At most this many records.
+
+        Raises:
+            BadRequest: A text filter holds control characters or text that is not UTF-8 (nothing is read).
         """
-        conditions = _equal(actor=actor, customer=customer, action=action, status=status, kind=kind)
+        filters = {"actor": actor, "customer": customer, "action": action, "status": status, "kind": kind}
+        conditions = _equal(**{name: filter_text(value, option=name) for name, value in filters.items()})
         if since is not None:
             conditions.append(RECORDS.c.time >= to_db_time(since))
         if until is not None:

@@ -21,6 +21,7 @@ from cxgov.identity.signing import action_payload, override_payload, seal, verif
 from cxgov.killswitch import FreezeBook
 from cxgov.overrides import OVERRIDE_RULE, grant_refusal, overridden
 from cxgov.policy import BudgetState, Facts, decide, digest, screen
+from cxgov.settings import COMPENSATION_ATTEMPTS
 from cxgov.wire import (
     ActionRequest,
     ApprovalPhase,
@@ -46,6 +47,7 @@ class AuthorizeActivities:
         charters: CharterCache,
         systems: Systems,
         step_timeout_seconds: float = 10.0,
+        compensation_attempts: int = COMPENSATION_ATTEMPTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         drills: DrillGate | None = None,
         budgets: BudgetLedger | None = None,
@@ -69,6 +71,7 @@ class AuthorizeActivities:
         self.budgets = budgets
         """Budget reservations for rule 4; None leaves budgets out (a worker without a budget ledger)."""
         self.step_timeout_seconds = step_timeout_seconds
+        self.compensation_attempts = compensation_attempts
         self.clock = clock
 
     @activity.defn(name="authorize")
@@ -313,6 +316,7 @@ class AuthorizeActivities:
             digest=digest(request, charter_version=version),
             params=dict(request.params),
             step_timeout_seconds=self.step_timeout_seconds,
+            compensation_attempts=self.compensation_attempts,
             trusted_keys=self.trusted_keys,
         )
         if charter is None or request.action not in charter.actions:

@@ -46,6 +46,23 @@ def _env_float(name: str, default: float) -> float:
         raise BadRequest(f"{name}={raw!r} is not a number of seconds") from err
 
 
+def _env_int(name: str, default: int, *, least: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        from cxgov.errors import BadRequest
+
+        raise BadRequest(f"{name}={raw!r} is not a whole number of at least {least}")
+    return value
+
+
+COMPENSATION_ATTEMPTS = 10
+"""The default of CXGOV_COMPENSATION_ATTEMPTS."""
 RETENTION_FLOOR_DAYS = 365
 """The default of CXGOV_RETENTION_FLOOR_DAYS: the fewest days any charter may keep audit records."""
 
@@ -109,6 +126,13 @@ class Settings:
 
     activity_timeout: float = field(default_factory=lambda: _env_float("CXGOV_ACTIVITY_TIMEOUT", 10.0))
     """Start-to-close timeout (seconds) of connector activities: how soon a crashed worker's step is retried."""
+
+    compensation_attempts: int = field(
+        default_factory=lambda: _env_int("CXGOV_COMPENSATION_ATTEMPTS", COMPENSATION_ATTEMPTS, least=1)
+    )
+    """How many times the saga tries a compensation before it ends `compensation_failed` and tells the reversal
+    owner role: 1 s apart at first, doubling to at most 30 s (10 attempts span about 2.5 minutes), so a system of
+    record that is down for a moment is undone once it is back instead of paging a person."""
 
     http_address: str = field(default_factory=lambda: os.environ.get("CXGOV_HTTP_ADDRESS", "localhost:8000"))
     """host:port the HTTP server (API, MCP, console) binds."""

@@ -400,6 +400,7 @@ async def _serve(
             trusted_keys=trusted_keys_of(setting=settings.trusted_keys_setting, signing_key=settings.signing_key_path),
             seal_secret=load_seal_secret(settings.worker_key_path),
             step_timeout_seconds=settings.activity_timeout,
+            compensation_attempts=settings.compensation_attempts,
             archive=archive,
             drills=drills,
             drill_workspace=settings.home / "drills",

@@ -160,6 +160,8 @@ class AuthorizeResult(BaseModel):
     reversal_owner_people: list[str] = Field(default_factory=list)
     step_timeout_seconds: float = 10.0
     """Start-to-close timeout of connector steps, from the worker's settings: how soon a crashed step is retried."""
+    compensation_attempts: int = 3
+    """How many times the saga tries the compensation, from the worker's settings (3 for runs decided before it)."""
     actor_kind: str | None = None
     """ai_agent, automation, integration, or person."""
     snapshot: dict[str, Any] | None = None

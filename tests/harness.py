@@ -67,6 +67,10 @@ def _certified_charter() -> Path:
 
 CHARTER = _certified_charter()
 
+TEST_COMPENSATION_ATTEMPTS = 3
+"""Tests that make a compensation fail arm three compensate faults: three attempts (1 s and 2 s apart) fail it
+within seconds, where the production default (10, spanning minutes) would keep trying."""
+
 TEST_SIGNER = Signer(Ed25519PrivateKey.generate())
 """The tests' front door: the clients of `start_stack` sign with it, and its workers trust it alone."""
 TRUSTED = {TEST_SIGNER.key_id: base64.b64encode(TEST_SIGNER.public).decode()}
@@ -99,12 +103,14 @@ async def start_stack(
     `systems` serve the actions (the sandbox serves every action it can by default). `worker_options` go to
     `build_worker` as they are (drills, drill_workspace, budgets, clock, ...). A test that hands no `drills` or
     `budgets` ledger gets a worker with that ledger explicitly NOT_ENFORCED (said here, for every such test):
-    rules 4 and 5 are tested where a ledger is given.
+    rules 4 and 5 are tested where a ledger is given. Compensations are tried TEST_COMPENSATION_ATTEMPTS times
+    unless a test says otherwise.
     """
     client = governed(temporal)
     task_queue = f"test-{uuid.uuid4()}"
     worker_options.setdefault("drills", NOT_ENFORCED)
     worker_options.setdefault("budgets", NOT_ENFORCED)
+    worker_options.setdefault("compensation_attempts", TEST_COMPENSATION_ATTEMPTS)
     worker = build_worker(
         client,
         task_queue=task_queue,

@@ -24,6 +24,7 @@ from cxgov.charter.shadow import ShadowGate
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillGate, DrillLedger
 from cxgov.killswitch import FreezeBook
+from cxgov.settings import COMPENSATION_ATTEMPTS
 from workflows.action import ActionWorkflow
 from workflows.audit import AuditArchiveWorkflow, AuditRetentionWorkflow
 from workflows.drill import DrillWatchWorkflow, DrillWorkflow
@@ -90,6 +91,7 @@ def build_worker(
     charter_path: Path,
     systems: Systems,
     step_timeout_seconds: float = 10.0,
+    compensation_attempts: int = COMPENSATION_ATTEMPTS,
     executor: ThreadPoolExecutor | None = None,
     archive: AuditArchive | None = None,
     drills: DrillLedger | NotEnforced | None = None,
@@ -120,6 +122,8 @@ def build_worker(
     `shadow` is where a shadow candidate charter is found, decided beside the live one without effect.
     `freezes` is the kill switch, read before every decision and again before an approved action executes
     (None: nothing is ever frozen; production workers always pass it).
+    `compensation_attempts` is how many times the saga tries a compensation (see
+    `Settings.compensation_attempts`).
     `admit` checks each charter file the worker loads while running (see `CharterCache`).
     """
     missing = [name for name, ledger in (("budgets", budgets), ("drills", drills)) if ledger is None]
@@ -135,6 +139,7 @@ def build_worker(
         charters=charters,
         systems=systems,
         step_timeout_seconds=step_timeout_seconds,
+        compensation_attempts=compensation_attempts,
         drills=gate,
         clock=now,
         budgets=budget_ledger,

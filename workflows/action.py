@@ -306,7 +306,13 @@ class ActionWorkflow:
                 return await self._deny_at_execute(_cause(err))
             if not executed:
                 self._step("execute", False, _cause(err))
-            status = await self._compensate(call, step_timeout, failure=_cause(err), owners=auth.reversal_owner_people)
+            status = await self._compensate(
+                call,
+                step_timeout,
+                failure=_cause(err),
+                owners=auth.reversal_owner_people,
+                attempts=auth.compensation_attempts,
+            )
             if status == Status.COMPENSATION_FAILED:
                 owner_role = auth.reversal_owner
                 await self._tell(compensation_failed_notice(state, summary=self._summary, owner_role=owner_role))
@@ -334,7 +340,7 @@ class ActionWorkflow:
         return await self._finish(Status.DENIED)
 
     async def _compensate(
-        self, call: ConnectorCall, step_timeout: timedelta, *, failure: str, owners: list[str]
+        self, call: ConnectorCall, step_timeout: timedelta, *, failure: str, owners: list[str], attempts: int
     ) -> Status:
         state = self._state
         state.error = failure
@@ -344,7 +350,8 @@ class ActionWorkflow:
                 call,
                 result_type=CompensateResult,
                 start_to_close_timeout=step_timeout,
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                # 1 s apart, doubling to 30 s: a system of record down for a moment is undone once it is back.
+                retry_policy=RetryPolicy(maximum_attempts=attempts, maximum_interval=timedelta(seconds=30)),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as err:

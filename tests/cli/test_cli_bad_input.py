@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -78,12 +79,14 @@ def test_bad_act_input_with_json_is_one_object(cli_stack: CliStack, case: str) -
 
 def test_action_id_without_the_action_prefix_is_bad_input(cli_stack: CliStack) -> None:
     before = cli_stack.sandbox.world_snapshot()
+    # Unique: tests/workflows/test_malformed_requests.py starts a workflow named refund-42 on the same server.
+    wrong = f"refund-{uuid.uuid4().hex[:8]}"
 
-    outcome = cli_stack.run(*refund("5", sku="TEE-RED-M"), "--action-id", "refund-42")
+    outcome = cli_stack.run(*refund("5", sku="TEE-RED-M"), "--action-id", wrong)
 
     assert outcome.code == 2, outcome
-    assert outcome.one_error_line() == "cxgov: action id 'refund-42' must start with 'action-'"
-    assert_nothing_started(cli_stack, "refund-42", before)
+    assert outcome.one_error_line() == f"cxgov: action id '{wrong}' must start with 'action-'"
+    assert_nothing_started(cli_stack, wrong, before)
 
 
 def test_bad_input_as_a_real_process_exits_cleanly(cli_stack: CliStack) -> None:

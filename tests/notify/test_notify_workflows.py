@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 from api.apikit import serving
-from harness import TRUSTED, Stack, eventually, start_stack, terminate_running, write_charter
+from harness import (
+    TEST_COMPENSATION_ATTEMPTS,
+    TRUSTED,
+    Stack,
+    eventually,
+    start_stack,
+    terminate_running,
+    write_charter,
+)
 from notifykit import PUBLIC_URL, Hook, Mailbox, write
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -58,6 +66,7 @@ async def restarted(stack: Stack, sandbox: Sandbox, notifier: Notifier) -> Async
         notifier=notifier,
         drills=NOT_ENFORCED,
         budgets=NOT_ENFORCED,
+        compensation_attempts=TEST_COMPENSATION_ATTEMPTS,
     )
     async with worker:
         yield worker

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from connectors.shopkit import REPO, TOKEN, Shop
-from harness import Stack, eventually, start_stack, terminate_running
+from harness import TEST_COMPENSATION_ATTEMPTS, Stack, eventually, start_stack, terminate_running
 from outagekit import ShopOnPort, closed, refund_request
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.connectors import load_systems
 from cxgov.sandbox import Sandbox
+from cxgov.settings import COMPENSATION_ATTEMPTS
 from cxgov.wire import ActionState, Status
 from workflows.action import CX_STATUS
 
@@ -58,8 +59,14 @@ class ShopWorld:
 
 @pytest_asyncio.fixture
 async def shop_world(
-    dev_env: WorkflowEnvironment, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    dev_env: WorkflowEnvironment,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[ShopWorld]:
+    """The worker tries compensations TEST_COMPENSATION_ATTEMPTS times, or as many as the test's parameter says."""
+    attempts = int(getattr(request, "param", TEST_COMPENSATION_ATTEMPTS))
     shop = ShopOnPort(tmp_path / "shop.db")
     shop.start()
     try:
@@ -69,7 +76,9 @@ async def shop_world(
         monkeypatch.setenv("SHOP_TIMEOUT", "2s")
         systems = load_systems(SYSTEMS, home=tmp_path / "home")
         try:
-            built, worker = await start_stack(dev_env.client, sandbox, systems=systems, step_timeout=5)
+            built, worker = await start_stack(
+                dev_env.client, sandbox, systems=systems, step_timeout=5, compensation_attempts=attempts
+            )
             async with worker:
                 yield ShopWorld(stack=built, shop=shop)
                 await terminate_running(built.temporal, built.task_queue)
@@ -175,3 +184,44 @@ async def test_down_after_the_write_landed_keeps_the_effect_on_the_record(shop_w
     after = await stack.client.act(refund(world, order, "10"), wait=30)
     assert after.status == Status.COMPLETED, after
     assert world.refunded(order) == "40.00"
+
+
+async def compensation_attempts_failed(world: ShopWorld, action_id: str) -> int:
+    """How many attempts of the action's compensation have failed so far (0 while it has not started)."""
+    described = await world.stack.temporal.get_workflow_handle(action_id).describe()
+    pending = [
+        activity
+        for activity in described.raw_description.pending_activities
+        if activity.activity_type.name == "compensate_action"
+    ]
+    return pending[0].attempt - 1 if pending else 0
+
+
+@pytest.mark.parametrize("shop_world", [COMPENSATION_ATTEMPTS], indirect=True)
+async def test_back_while_the_saga_still_tries_the_undo_is_compensated_once(shop_world: ShopWorld) -> None:
+    """With the production default, the saga keeps trying the undo for minutes: a shop that is down for a moment
+    is undone when it is back, instead of leaving the effect for a person to undo."""
+    world, stack = shop_world, shop_world.stack
+    order = world.live.new_order()
+    world.live.fault(path_prefix="/refunds/", delay=30)  # the read-back stalls, as in the test above
+    handle = await stack.client.start(refund(world, order, "30"))
+
+    async def writes() -> list[dict[str, Any]]:
+        return world.writes_of(handle.id)
+
+    await eventually(writes, lambda found: len(found) == 1, within=30, what="the refund lands")
+    world.shop.kill()
+
+    async def failed_attempts() -> int:
+        return await compensation_attempts_failed(world, handle.id)
+
+    await eventually(failed_attempts, lambda failed: failed >= 2, within=60, what="two undo attempts fail")
+    world.shop.start()
+    done = await closed(stack, handle.id, within=60)
+
+    assert done.status == Status.COMPENSATED, done
+    assert [(step.step, step.ok) for step in done.steps] == [("execute", True), ("compensate", True)]
+    assert done.escalated_to == [], "nobody is paged for an undo that went through"
+    assert world.refunded(order) == "0.00", "the refund was undone"
+    [undo] = [write for write in world.live.writes() if write["key"] == f"{handle.id}/compensate"]
+    assert undo["path"].endswith("/reverse") and undo["status"] == 200, undo

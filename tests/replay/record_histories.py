@@ -18,7 +18,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 
-from harness import CHARTER, SEARCH_ATTRIBUTE_KEYS, SEED, TEMPORAL, TEST_SIGNER, TRUSTED  # noqa: E402
+from harness import (  # noqa: E402
+    CHARTER,
+    SEARCH_ATTRIBUTE_KEYS,
+    SEED,
+    TEMPORAL,
+    TEST_COMPENSATION_ATTEMPTS,
+    TEST_SIGNER,
+    TRUSTED,
+)
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from cxgov.audit.store import AuditArchive  # noqa: E402
@@ -85,6 +93,7 @@ async def main() -> None:
         drills=ledger,
         drill_workspace=work / "drills",
         budgets=NOT_ENFORCED,
+        compensation_attempts=TEST_COMPENSATION_ATTEMPTS,
         trusted_keys=TRUSTED,
     )
     client = CxgovClient(temporal, task_queue=queue, charter_path=charter, signer=TEST_SIGNER)

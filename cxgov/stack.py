@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from cxgov.identity import KeyStore
 
 READY_TIMEOUT = 60.0
+PORT_RELEASE_GRACE = 5.0
+"""Seconds a port may stay taken at start before it counts as someone else's (a killed server releasing it)."""
 LOCAL_KEY_LIFETIME = timedelta(days=90)
 """The embedded stack's own keys; a restart issues new ones once these expire."""
 NAMESPACE_RETENTION_DAYS = 30
@@ -67,6 +70,18 @@ def _port_taken(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1" if host == "localhost" else host, port)) == 0
+
+
+def _still_taken(host: str, port: int, *, within: float) -> bool:
+    """Whether the port stays taken for `within` seconds. A server that was just killed (with the `cxgov up` that
+    started it) holds its port until its last thread has exited, a moment after it stopped being a process one
+    can name; a port still held after that belongs to someone else."""
+    deadline = time.monotonic() + within
+    while _port_taken(host, port):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 class DevServer:
@@ -121,7 +136,7 @@ class DevServer:
         if survivor is not None:
             say(f"stale dev server     stopped pid {survivor}, left running by an earlier `cxgov up` on this home")
         for taken, what in ((port, "the Temporal frontend"), (port + 1000, "the Temporal UI (frontend port + 1000)")):
-            if _port_taken(host, taken):
+            if _still_taken(host, taken, within=PORT_RELEASE_GRACE):
                 raise Unavailable(
                     f"port {taken} ({what}) is already in use by a process this CXGOV_HOME did not start "
                     "(another `cxgov up` with another CXGOV_HOME, or another Temporal server): stop that process, "

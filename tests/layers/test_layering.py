@@ -1,5 +1,5 @@
 """The three layers, bottom to top: the domain (cxgov: charter, policy, connectors and systems of record, audit,
-drills) -> Temporal (workflows, activities, worker) -> interfaces (client, CLI, HTTP API, MCP, console, embedded stack, schedules, demo).
+drills) -> Temporal (workflows, activities, worker) -> interfaces (client, CLI, HTTP API, MCP, console, embedded stack and its dev server, schedules, demo).
 No module imports a layer above its own, including imports inside functions."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ INTERFACES = (
     "cxgov.cli",
     "cxgov.commands",
     "cxgov.stack",
+    "cxgov.devserver",
     "cxgov.client",
     "cxgov.schedules",
     "cxgov.demo",

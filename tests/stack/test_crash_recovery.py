@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from harness import write_charter
 
+from cxgov.devserver import DevServer
 from cxgov.ownership import ServerPidFile, read_proof
 from cxgov.settings import Settings
-from cxgov.stack import DevServer
 
 CXGOV = Path(sys.executable).parent / "cxgov"
 READY_WITHIN = 90.0

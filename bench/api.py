@@ -39,7 +39,8 @@ from bench.throughput import (
 from cxgov.api import Gate
 from cxgov.api.serve import ApiServer
 from cxgov.charter import CharterCache
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.identity import KeyStore
 from cxgov.sandbox import Sandbox

@@ -50,7 +50,8 @@ from cxgov.api.serve import ApiServer
 from cxgov.audit.store import AuditArchive
 from cxgov.budgets import BudgetLedger
 from cxgov.charter import Charter, CharterCache, load_charter
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.identity import KeyStore

@@ -49,7 +49,8 @@ from temporalio.worker import Worker
 # passed through, so a run costs what importing workflows/action.py costs, not a re-import of cxgov.
 with workflow.unsafe.imports_passed_through():
     from bench.keys import SIGNER, TRUSTED
-    from cxgov.client import CxgovClient, governed
+    from cxgov.client import CxgovClient
+    from cxgov.connection import governed
     from cxgov.connectors import Systems
     from cxgov.sandbox import Sandbox
     from cxgov.settings import EXAMPLES

@@ -24,11 +24,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode
 
 from cxgov.charter import CharterCache
+from cxgov.connection import connect
 from cxgov.drills import drill_schedule_id
 from cxgov.errors import BadRequest, CxgovError, Denied, NotFound, Unavailable
 from cxgov.identity.signing import Signer, action_payload, decision_payload
@@ -36,7 +36,6 @@ from cxgov.policy import Screened, check_request_shape, screen
 from cxgov.policy.params import check_action_id, check_param_values
 from cxgov.settings import Settings
 from cxgov.summaries import action_summary, drill_summary, request_amount, reversal_summary
-from cxgov.tracing import configure_tracing, tracing_interceptor
 from cxgov.wire import (
     SETTLED,
     ActionRequest,
@@ -54,79 +53,6 @@ from cxgov.wire import (
 from workflows.action import ActionWorkflow, identity_attributes
 from workflows.drill import DrillWorkflow
 from workflows.reversal import ReversalWorkflow, reversal_id
-
-CONNECT_TIMEOUT = 10.0
-
-
-async def connect(settings: Settings, *, tracer: trace.Tracer | None = None) -> Client:
-    """Connect to Temporal with the pydantic data converter and the tracing interceptor.
-
-    Raises:
-        Unavailable: nothing answers at settings.temporal_address.
-    """
-    configure_tracing(settings.tracing)
-    tls, api_key = temporal_security(settings)
-    try:
-        return await asyncio.wait_for(
-            Client.connect(
-                settings.temporal_address,
-                namespace=settings.namespace,
-                data_converter=pydantic_data_converter,
-                interceptors=[tracing_interceptor(tracer)],
-                tls=tls,
-                api_key=api_key,
-            ),
-            timeout=CONNECT_TIMEOUT,
-        )
-    except (RuntimeError, TimeoutError, OSError) as err:
-        raise Unavailable(
-            f"cannot reach Temporal at {settings.temporal_address} ({str(err).splitlines()[0] if str(err) else 'timeout'}); "
-            "start the stack with `cxgov up` or set CXGOV_TEMPORAL_ADDRESS"
-        ) from None
-
-
-def temporal_security(settings: Settings) -> tuple[TLSConfig | bool, str | None]:
-    """TLS (mTLS with a client certificate) and the API key for Temporal, from CXGOV_TEMPORAL_TLS_* and
-    CXGOV_TEMPORAL_API_KEY; plain TCP when none is set (the embedded dev server).
-
-    Raises:
-        BadRequest: A certificate without its key (or the reverse), or a file that cannot be read.
-    """
-    cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
-    if (cert is None) != (key is None):
-        raise BadRequest(
-            "set both CXGOV_TEMPORAL_TLS_CERT and CXGOV_TEMPORAL_TLS_KEY for mTLS, or neither", field="tls"
-        )
-    if cert is None and ca is None:
-        return (settings.temporal_tls or settings.temporal_api_key is not None), settings.temporal_api_key
-    return (
-        TLSConfig(
-            client_cert=_pem(cert, "CXGOV_TEMPORAL_TLS_CERT"),
-            client_private_key=_pem(key, "CXGOV_TEMPORAL_TLS_KEY"),
-            server_root_ca_cert=_pem(ca, "CXGOV_TEMPORAL_TLS_CA"),
-        ),
-        settings.temporal_api_key,
-    )
-
-
-def _pem(path: str | None, variable: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise BadRequest(f"{variable}={path}: cannot be read ({err.strerror})", field=variable) from None
-    if b"-----BEGIN" not in data:
-        raise BadRequest(f"{variable}={path}: not a PEM file", field=variable)
-    return data
-
-
-def governed(client: Client, *, tracer: trace.Tracer | None = None) -> Client:
-    """The same connection with cxgov's data converter and tracing interceptor added (tests, embedding)."""
-    config = client.config()
-    config["data_converter"] = pydantic_data_converter
-    config["interceptors"] = [*config["interceptors"], tracing_interceptor(tracer)]
-    return Client(**config)
 
 
 def new_action_id() -> str:

@@ -11,7 +11,8 @@ from typing import Any
 from temporalio.client import Client
 
 from cxgov.charter import load_charter
-from cxgov.client import CxgovClient, connect
+from cxgov.client import CxgovClient
+from cxgov.connection import connect
 from cxgov.drills.ledger import DrillLedger, stale_reason
 from cxgov.identity.signing import load_signer
 from cxgov.sandbox import Sandbox

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from cxgov.client import connect
+from cxgov.connection import connect
 from cxgov.errors import Unavailable
 from cxgov.ownership import ServerPidFile, die_with_parent, is_dev_server
 from cxgov.settings import SEARCH_ATTRIBUTES, Settings

@@ -21,7 +21,8 @@ from temporalio.client import Client
 from cxgov.charter import Charter, CharterCache, LoadedCharter, read_charter
 from cxgov.charter.registry import CharterRefused
 from cxgov.charter.shadow import ShadowGate, ShadowLedger
-from cxgov.client import CxgovClient, connect
+from cxgov.client import CxgovClient
+from cxgov.connection import connect
 from cxgov.connectors import Systems, default_systems, load_systems
 from cxgov.devserver import DevServer
 from cxgov.errors import BadRequest, BindingError, CxgovError

@@ -31,8 +31,9 @@ from temporalio.worker import Worker
 from cxgov import cli
 from cxgov.audit.store import AuditArchive
 from cxgov.charter import load_charter
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
 from cxgov.commands.common import lend_loop
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.identity.signing import Signer
 from cxgov.sandbox import Sandbox

@@ -107,7 +107,7 @@ def build_worker(
 ) -> Worker:
     """A worker for every cxgov workflow and activity on `task_queue`.
 
-    The client must come from `cxgov.client.connect` (or `governed`), which sets the pydantic data converter
+    The client must come from `cxgov.connection.connect` (or `governed`), which sets the pydantic data converter
     and the tracing interceptor; the worker inherits both. `systems` says which system of record serves each
     action. With an `archive`, the worker also runs the audit archiver and the retention purge. `drills` is the
     drill ledger: the worker runs reversal drills (in each system's sandbox, with files under `drill_workspace`)

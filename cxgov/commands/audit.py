@@ -81,7 +81,7 @@ def audit_sync(
 ) -> None:
     """Copy every closed action and reversal from Temporal into the archive now (idempotent)."""
     from cxgov.audit.sync import sync_closed
-    from cxgov.client import connect
+    from cxgov.connection import connect
 
     async def go() -> tuple[int, int, list[str], float]:
         client = await connect(settings())
@@ -193,7 +193,7 @@ def audit_retention(as_json: JsonOpt = False) -> None:
 
 async def _schedule_and_lag(now: datetime) -> tuple[datetime | None, timedelta | None]:
     from cxgov.audit.sync import archive_lag
-    from cxgov.client import connect
+    from cxgov.connection import connect
     from cxgov.schedules import RETENTION_SCHEDULE
 
     try:

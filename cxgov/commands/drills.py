@@ -102,7 +102,7 @@ def drills_list(as_json: JsonOpt = False) -> None:
 
 
 async def _next_runs(charter: Charter) -> dict[str, Any]:
-    from cxgov.client import connect
+    from cxgov.connection import connect
     from cxgov.errors import CxgovError
     from cxgov.schedules import next_drill_runs
 
@@ -117,7 +117,7 @@ async def _next_runs(charter: Charter) -> dict[str, Any]:
 @command
 def drills_sync(as_json: JsonOpt = False) -> None:
     """Create, update and delete drill-<action> schedules to match the charter, and print what changed."""
-    from cxgov.client import connect
+    from cxgov.connection import connect
     from cxgov.schedules import sync_drill_schedules
 
     config = settings()

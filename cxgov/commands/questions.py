@@ -190,7 +190,7 @@ async def last_archive_failure(config: Settings, *, client: Client | None = None
     """When and why the newest archive pass (an `audit-archive` run) failed; None when it did not (or none ran)."""
     from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-    from cxgov.client import connect
+    from cxgov.connection import connect
 
     try:
         client = client or await connect(config)
@@ -220,7 +220,7 @@ async def archive_lag_of(
 ) -> tuple[tuple[timedelta, int] | None, str | None]:
     """The archive's lag behind Temporal (with no archive yet: every closed workflow), or None and why not."""
     from cxgov.audit.sync import archive_lag, closed_query
-    from cxgov.client import connect
+    from cxgov.connection import connect
 
     try:
         client = client or await connect(config)

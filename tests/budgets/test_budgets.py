@@ -15,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from cxgov.budgets import BudgetLedger
 from cxgov.charter.models import Budget
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.sandbox import Sandbox
 from cxgov.wire import ActionState, Status

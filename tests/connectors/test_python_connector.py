@@ -17,7 +17,7 @@ from harness import CERTIFIED_UNTIL, Stack, start_stack
 from temporalio.testing import WorkflowEnvironment
 
 from cxgov.charter import load_charter
-from cxgov.client import governed
+from cxgov.connection import governed
 from cxgov.connectors import load_systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox

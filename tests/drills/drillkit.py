@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cxgov.client import governed
+from cxgov.connection import governed
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox
 from cxgov.sandbox.connectors.base import SandboxConnector

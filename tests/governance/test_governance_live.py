@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from cxgov.audit.store import AuditArchive
 from cxgov.audit.sync import archive_lag, sync_closed
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox

@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from cxgov.client import connect, temporal_security
+from cxgov.connection import connect, temporal_security
 from cxgov.errors import BadRequest, Unavailable
 from cxgov.settings import Settings
 

@@ -12,7 +12,7 @@ from harness import own_namespace, terminate_running
 from temporalio.testing import WorkflowEnvironment
 
 from bench.load import LoadConfig, run_load
-from cxgov.client import governed
+from cxgov.connection import governed
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,8 @@ from harness import (  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from cxgov.audit.store import AuditArchive  # noqa: E402
-from cxgov.client import CxgovClient, governed  # noqa: E402
+from cxgov.client import CxgovClient  # noqa: E402
+from cxgov.connection import governed  # noqa: E402
 from cxgov.connectors import Systems  # noqa: E402
 from cxgov.drills.ledger import DrillLedger  # noqa: E402
 from cxgov.sandbox import Sandbox  # noqa: E402

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cxgov.budgets import BudgetLedger
-from cxgov.client import governed
+from cxgov.connection import governed
 from cxgov.connectors import Systems
 from cxgov.drills.ledger import DrillLedger
 from cxgov.sandbox import Sandbox

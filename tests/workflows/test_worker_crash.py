@@ -25,7 +25,8 @@ from action_kit import REFUND_TEE
 from harness import CHARTER, SEED, eventually, sign_charter
 from temporalio.testing import WorkflowEnvironment
 
-from cxgov.client import CxgovClient, governed
+from cxgov.client import CxgovClient
+from cxgov.connection import governed
 from cxgov.identity.signing import load_signer
 from cxgov.sandbox import Sandbox
 from cxgov.wire import DrillInput, Status

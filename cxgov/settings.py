@@ -50,11 +50,8 @@ def _env_int(name: str, default: int, *, least: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = least - 1
-    if value < least:
+    value = int(raw) if raw.strip().lstrip("+-").isdigit() else None
+    if value is None or value < least:
         from cxgov.errors import BadRequest
 
         raise BadRequest(f"{name}={raw!r} is not a whole number of at least {least}")

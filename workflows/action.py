@@ -120,7 +120,6 @@ class ActionWorkflow:
         self._one_patch = False
         self._patched_at_start = False
         self._checks_freezes = False
-        self._denies_unreadable = False
         self._frozen: FreezeOrder | None = None
 
     @workflow.run
@@ -128,7 +127,6 @@ class ActionWorkflow:
         self._one_patch = workflow.patched(ONE_PATCH)
         self._patched_at_start = self._one_patch or workflow.patched(PATCHES_AT_START)
         self._checks_freezes = self._one_patch or workflow.patched(FREEZES)
-        self._denies_unreadable = self._one_patch
         malformed = request_problem(request, workflow_id=workflow.info().workflow_id)
         if malformed is not None and (self._one_patch or workflow.patched(CHECKED_REQUESTS)):
             # Checked here too, not only by clients: whoever started it, nothing oversized reaches search
@@ -272,7 +270,7 @@ class ActionWorkflow:
                     "snapshot_action", call, result_type=dict, start_to_close_timeout=step_timeout, retry_policy=retry
                 )
             except (ActivityError, ApplicationError) as err:  # a local activity's failure comes as its cause
-                if not self._denies_unreadable or is_cancelled_exception(err):
+                if not self._one_patch or is_cancelled_exception(err):  # one-patch brought this denial
                     raise
                 # Before any effect: the system of record is down (or refuses the read) after the approval.
                 # Nothing ran, so nothing is compensated; the decision-time rule for an outage applies.
